@@ -1,0 +1,137 @@
+"""Coalition: member registry, grant fund and steering reports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application. Wiring only: no work, no scheduler, no network."""
+    from coalition import config as config_module
+
+    instance_path = os.environ.get("COALITION_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(config_module.load_config(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    config_module.check_production(app.config)
+    if not app.config.get("SECRET_KEY"):
+        raise config_module.ConfigError(
+            "No SECRET_KEY: set it in the environment, or run `make run`, which writes "
+            "instance/secret_key."
+        )
+
+    from coalition.logs import configure_logging, init_request_logging
+
+    configure_logging(app.config["LOG_LEVEL"])
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _init_templates(app)
+
+    from coalition.core import enforce_two_factor, init_error_pages
+    from coalition.security import init_commit_point, init_security_headers
+
+    app.before_request(enforce_two_factor)
+    init_error_pages(app)
+    init_request_logging(app)
+    init_security_headers(app)
+    init_commit_point(app)  # registered last, so it runs first after the view
+
+    from coalition.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from coalition import models  # noqa: F401 - every model, for Alembic and relationships
+    from coalition.db import configure_sqlite
+    from coalition.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from coalition.i18n import select_locale, select_timezone
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        timezone_selector=select_timezone,
+        default_translation_directories=str(PROJECT_ROOT / "translations"),
+    )
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.sign_in"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Please sign in to see this page.")
+
+    @login_manager.user_loader
+    def _load_user(session_token: str):
+        from coalition.accounts.models import User
+
+        if not session_token:
+            return None
+        user = db.session.scalar(sa.select(User).where(User.session_token == session_token))
+        if user is None or not user.active:
+            return None
+        return user
+
+
+def _register_blueprints(app: Flask) -> None:
+    from coalition import admin, core
+    from coalition.accounts.views import bp as accounts_bp
+    from coalition.grants.views import bp as grants_bp
+    from coalition.members.views import bp as members_bp
+    from coalition.steering.views import bp as steering_bp
+
+    app.register_blueprint(core.bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin.bp, url_prefix="/admin")
+    app.register_blueprint(members_bp, url_prefix="/members")
+    app.register_blueprint(grants_bp, url_prefix="/grants")
+    app.register_blueprint(steering_bp, url_prefix="/steering")
+
+
+def _init_templates(app: Flask) -> None:
+    from flask_login import current_user
+
+    from coalition import policy
+    from coalition.accounts.forms import ConfirmForm, LanguageForm
+    from coalition.i18n import current_language, local_time, text_direction
+
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.jinja_env.filters["local_time"] = local_time
+
+    @app.context_processor
+    def _globals():
+        return {
+            "can": lambda permission, obj=None: policy.can(current_user, permission, obj),
+            "current_language": current_language,
+            "text_direction": text_direction,
+            "languages": app.config["LANGUAGES"],
+            "language_form": LanguageForm,
+            "sign_out_form": ConfirmForm,
+        }

@@ -1,0 +1,431 @@
+"""Account operations: each changes state, writes the audit row and queues
+the email, and flushes but never commits (the request or command commits).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from coalition import audit
+from coalition.accounts import tokens, twofactor
+from coalition.accounts.models import Role, TokenPurpose, User, normalise_email
+from coalition.accounts.passwords import dummy_verify, hash_password, verify_password
+from coalition.db import utcnow
+from coalition.extensions import db
+from coalition.mail import queue_email
+
+log = logging.getLogger("coalition.accounts")
+
+
+class AccountError(Exception):
+    """A refused account operation; ``field`` names the form field it belongs to."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def find_by_email(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def email_taken(email: str, *, except_user: User | None = None) -> bool:
+    user = find_by_email(email)
+    return user is not None and user is not except_user
+
+
+def _external(endpoint: str, **values) -> str:
+    """An absolute link for an email, built on BASE_URL (never on the Host header)."""
+    return current_app.config["BASE_URL"] + url_for(endpoint, **values)
+
+
+def _send_confirmation(user: User) -> None:
+    token = tokens.issue(user, TokenPurpose.CONFIRM)
+    queue_email(
+        key=f"confirm:{user.id}:{token[:12]}",
+        recipient=user.email,
+        template="confirm_email",
+        language=user.language,
+        name=user.name,
+        link=_external("accounts.confirm_email", token=token),
+        hours=current_app.config["CONFIRM_TOKEN_HOURS"],
+    )
+
+
+def sign_up(*, name: str, email: str, password: str, language: str, timezone: str) -> User:
+    """Create an applicant account awaiting email confirmation."""
+    from flask_babel import gettext as _
+
+    if email_taken(email):
+        raise AccountError(_("An account with this email already exists."), "email")
+    user = User(
+        name=name.strip(),
+        email=normalise_email(email),
+        password_hash=hash_password(password),
+        password_changed_at=utcnow(),
+        language=language,
+        timezone=timezone,
+    )
+    user.set_roles([Role.APPLICANT])
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.sign_up", user, actor=user)
+    _send_confirmation(user)
+    return user
+
+
+def resend_confirmation(user: User) -> None:
+    if not user.email_confirmed:
+        _send_confirmation(user)
+
+
+def confirm_email(token: str) -> User:
+    row = tokens.consume(token, TokenPurpose.CONFIRM)
+    user = row.user
+    if not user.email_confirmed:
+        user.email_confirmed_at = utcnow()
+        audit.record("user.email_confirmed", user, actor=user)
+    return user
+
+
+class SignInResult:
+    OK = "ok"
+    BAD = "bad"
+    UNCONFIRMED = "unconfirmed"
+
+
+def check_credentials(email: str, password: str) -> tuple[str, User | None]:
+    """Check an email and password; unknown emails take as long as wrong passwords (S4).
+
+    An older hash is upgraded here (S2). Deactivated accounts and accounts
+    without a password (a pending invitation) answer like a wrong password.
+    """
+    user = find_by_email(email)
+    if user is None or not user.password_hash:
+        dummy_verify()
+        return SignInResult.BAD, None
+    ok, needs_rehash = verify_password(user.password_hash, password)
+    if not ok or not user.active:
+        return SignInResult.BAD, user
+    if needs_rehash:
+        user.password_hash = hash_password(password)
+        audit.record("user.password_rehashed", user, actor=user)
+    if not user.email_confirmed:
+        return SignInResult.UNCONFIRMED, user
+    return SignInResult.OK, user
+
+
+def record_sign_in(user: User) -> None:
+    user.last_sign_in_at = utcnow()
+    audit.record("user.sign_in", user, actor=user)
+
+
+def record_failed_sign_in(email: str, user: User | None, reason: str) -> None:
+    audit.record(
+        "user.sign_in_failed",
+        user,
+        actor=None,
+        object_type="User",
+        details={"email": normalise_email(email)[:254], "reason": reason},
+    )
+
+
+def sign_out(user: User) -> None:
+    """End every session of this user: the session id rotates (S9)."""
+    user.rotate_session()
+    audit.record("user.sign_out", user, actor=user)
+
+
+def request_password_reset(email: str) -> None:
+    """Queue a reset link when the account exists. Says nothing either way (S4)."""
+    user = find_by_email(email)
+    if user is None or not user.active:
+        return
+    token = tokens.issue(user, TokenPurpose.RESET)
+    queue_email(
+        key=f"reset:{user.id}:{token[:12]}",
+        recipient=user.email,
+        template="reset_password",
+        language=user.language,
+        name=user.name,
+        link=_external("accounts.reset_password", token=token),
+        minutes=current_app.config["RESET_TOKEN_MINUTES"],
+    )
+    audit.record("user.reset_requested", user, actor=None)
+
+
+def _set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.rotate_session()
+    tokens.revoke(user, TokenPurpose.RESET)
+
+
+def reset_password(token: str, password: str) -> User:
+    row = tokens.consume(token, TokenPurpose.RESET)
+    user = row.user
+    _set_password(user, password)
+    # Whoever holds the mailbox proves the address.
+    if not user.email_confirmed:
+        user.email_confirmed_at = utcnow()
+    audit.record("user.password_reset", user, actor=user)
+    queue_email(
+        key=f"password_changed:{user.id}:{user.session_token[:12]}",
+        recipient=user.email,
+        template="password_changed",
+        language=user.language,
+        name=user.name,
+    )
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    from flask_babel import gettext as _
+
+    ok, _rehash = verify_password(user.password_hash, current)
+    if not ok:
+        raise AccountError(_("This is not your current password."), "current_password")
+    _set_password(user, new)
+    audit.record("user.password_changed", user, actor=user)
+    queue_email(
+        key=f"password_changed:{user.id}:{user.session_token[:12]}",
+        recipient=user.email,
+        template="password_changed",
+        language=user.language,
+        name=user.name,
+    )
+
+
+def request_email_change(user: User, new_email: str, password: str) -> None:
+    """Send a confirmation link to the new address; the address changes when it is used."""
+    from flask_babel import gettext as _
+
+    ok, _rehash = verify_password(user.password_hash, password)
+    if not ok:
+        raise AccountError(_("This is not your current password."), "password")
+    new_email = normalise_email(new_email)
+    if new_email == user.email:
+        raise AccountError(_("This is already your email address."), "email")
+    if email_taken(new_email):
+        raise AccountError(_("An account with this email already exists."), "email")
+    token = tokens.issue(user, TokenPurpose.EMAIL_CHANGE, new_email=new_email)
+    queue_email(
+        key=f"email_change:{user.id}:{token[:12]}",
+        recipient=new_email,
+        template="confirm_new_email",
+        language=user.language,
+        name=user.name,
+        link=_external("accounts.confirm_new_email", token=token),
+        hours=current_app.config["CONFIRM_TOKEN_HOURS"],
+    )
+    queue_email(
+        key=f"email_change_notice:{user.id}:{token[:12]}",
+        recipient=user.email,
+        template="email_change_notice",
+        language=user.language,
+        name=user.name,
+    )
+    audit.record("user.email_change_requested", user, details={"new_email": new_email})
+
+
+def confirm_new_email(token: str) -> User:
+    from flask_babel import gettext as _
+
+    row = tokens.consume(token, TokenPurpose.EMAIL_CHANGE)
+    user = row.user
+    if email_taken(row.new_email, except_user=user):
+        raise AccountError(_("An account with this email already exists."))
+    changes = {"email": [user.email, row.new_email]}
+    user.email = row.new_email
+    user.email_confirmed_at = utcnow()
+    user.rotate_session()
+    audit.record("user.email_changed", user, changes=changes, actor=user)
+    return user
+
+
+def update_profile(user: User, *, name: str, language: str, timezone: str) -> None:
+    user.name = name.strip()
+    user.language = language
+    user.timezone = timezone
+    changes = audit.changes_of(user, ["name", "language", "timezone"])
+    if changes:
+        audit.record("user.profile_updated", user, changes=changes)
+
+
+def invite(*, inviter: User, email: str, name: str, roles: list[Role], language: str) -> User:
+    """Create an account without a password and email a link to set one."""
+    from flask_babel import gettext as _
+
+    if email_taken(email):
+        raise AccountError(_("An account with this email already exists."), "email")
+    user = User(
+        name=name.strip(),
+        email=normalise_email(email),
+        password_hash=None,
+        language=language,
+        timezone="UTC",
+    )
+    user.set_roles(roles)
+    db.session.add(user)
+    db.session.flush()
+    token = tokens.issue(user, TokenPurpose.INVITE)
+    queue_email(
+        key=f"invite:{user.id}:{token[:12]}",
+        recipient=user.email,
+        template="invitation",
+        language=language,
+        name=user.name,
+        inviter=inviter.name,
+        roles=[str(Role(r).label) for r in roles],
+        link=_external("accounts.accept_invitation", token=token),
+        days=current_app.config["INVITE_TOKEN_DAYS"],
+    )
+    audit.record(
+        "user.invited",
+        user,
+        actor=inviter,
+        changes={"email": [None, user.email], "roles": [[], sorted(r.value for r in roles)]},
+    )
+    return user
+
+
+def resend_invitation(inviter: User, user: User) -> None:
+    from flask_babel import gettext as _
+
+    if user.password_hash:
+        raise AccountError(_("This person has already accepted the invitation."))
+    token = tokens.issue(user, TokenPurpose.INVITE)
+    queue_email(
+        key=f"invite:{user.id}:{token[:12]}",
+        recipient=user.email,
+        template="invitation",
+        language=user.language,
+        name=user.name,
+        inviter=inviter.name,
+        roles=[str(r.label) for r in sorted(user.roles)],
+        link=_external("accounts.accept_invitation", token=token),
+        days=current_app.config["INVITE_TOKEN_DAYS"],
+    )
+    audit.record("user.invitation_resent", user, actor=inviter)
+
+
+def accept_invitation(token: str, password: str) -> User:
+    row = tokens.consume(token, TokenPurpose.INVITE)
+    user = row.user
+    _set_password(user, password)
+    user.email_confirmed_at = user.email_confirmed_at or utcnow()
+    audit.record("user.invitation_accepted", user, actor=user)
+    return user
+
+
+def set_roles(actor: User, user: User, roles: list[Role]) -> None:
+    """Change a user's roles; their sessions end so the new roles take hold at once."""
+    from flask_babel import gettext as _
+
+    before = sorted(r.value for r in user.roles)
+    after = sorted(Role(r).value for r in roles)
+    if before == after:
+        return
+    if user is actor and Role.CONVENOR.value in before and Role.CONVENOR.value not in after:
+        raise AccountError(_("You cannot take the convenor role from yourself."), "roles")
+    user.set_roles(roles)
+    user.rotate_session()
+    audit.record("user.roles_changed", user, actor=actor, changes={"roles": [before, after]})
+
+
+def set_active(actor: User, user: User, active: bool) -> None:
+    """Deactivate (every session stops at once) or reactivate an account."""
+    from flask_babel import gettext as _
+
+    if user is actor and not active:
+        raise AccountError(_("You cannot deactivate your own account."))
+    if user.active == active:
+        return
+    user.active = active
+    user.rotate_session()
+    audit.record(
+        "user.activated" if active else "user.deactivated",
+        user,
+        actor=actor,
+        changes={"active": [not active, active]},
+    )
+
+
+def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
+    """Turn on TOTP once the user proves their app shows the right code."""
+    from flask_babel import gettext as _
+
+    if not twofactor.verify_totp(user, code, secret=secret):
+        raise AccountError(_("That code is not right. Check your app's clock and try again."), "code")
+    user.totp_secret = secret
+    user.totp_enabled_at = utcnow()
+    codes = twofactor.new_recovery_codes(user)
+    audit.record("user.two_factor_enabled", user)
+    return codes
+
+
+def disable_two_factor(user: User, password: str) -> None:
+    from flask_babel import gettext as _
+
+    if user.requires_two_factor:
+        raise AccountError(_("Your role requires two-factor sign-in; it cannot be turned off."))
+    ok, _rehash = verify_password(user.password_hash, password)
+    if not ok:
+        raise AccountError(_("This is not your current password."), "password")
+    _clear_two_factor(user)
+    audit.record("user.two_factor_disabled", user)
+
+
+def _clear_two_factor(user: User) -> None:
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    user.recovery_codes.clear()
+
+
+def reset_two_factor(actor: User, user: User) -> None:
+    """Staff clear a user's second factor (a lost phone). Audited; their sessions end."""
+    _clear_two_factor(user)
+    user.rotate_session()
+    audit.record("user.two_factor_reset", user, actor=actor)
+    queue_email(
+        key=f"two_factor_reset:{user.id}:{user.session_token[:12]}",
+        recipient=user.email,
+        template="two_factor_reset",
+        language=user.language,
+        name=user.name,
+    )
+
+
+def regenerate_recovery_codes(user: User) -> list[str]:
+    codes = twofactor.new_recovery_codes(user)
+    audit.record("user.recovery_codes_regenerated", user)
+    return codes
+
+
+def create_user(
+    *, email: str, name: str, password: str, roles: list[Role], language: str = "en"
+) -> User:
+    """Create a confirmed, active account directly (the CLI and demo data)."""
+    from flask_babel import gettext as _
+
+    if email_taken(email):
+        raise AccountError(_("An account with this email already exists."), "email")
+    user = User(
+        email=normalise_email(email),
+        name=name.strip(),
+        password_hash=hash_password(password),
+        password_changed_at=utcnow(),
+        email_confirmed_at=utcnow(),
+        language=language,
+        timezone="UTC",
+    )
+    user.set_roles(roles)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", user, changes={"roles": [[], sorted(r.value for r in roles)]})
+    return user

@@ -1,0 +1,103 @@
+"""Command-line tools: ``flask create-user``, ``flask seed-demo``, ``flask scheduler``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import with_appcontext
+
+from coalition.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(scheduler_command)
+    app.cli.add_command(deliver_mail_command)
+
+
+@click.command("create-user")
+@click.option("--email", required=True, help="The person's email address.")
+@click.option("--name", required=True, help="The person's full name.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="A role: convenor, steering, reviewer, applicant or member_contact (repeatable).",
+)
+@click.option("--language", default="en", show_default=True)
+@with_appcontext
+def create_user_command(email, name, roles, language):
+    """Create a confirmed account. The password is asked for, or read from standard input."""
+    from coalition.accounts import operations as ops
+    from coalition.accounts.models import Role
+    from coalition.accounts.passwords import password_problem
+
+    try:
+        role_list = [Role(r) for r in roles]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--role")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    problem = password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    try:
+        user = ops.create_user(
+            email=email, name=name, password=password, roles=role_list, language=language
+        )
+    except ops.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message)
+    db.session.commit()
+    click.echo(f"Created user {user.id} <{user.email}> with roles: {', '.join(roles)}")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@with_appcontext
+def seed_demo_command(if_empty):
+    """Load the demo data: one account per role, and each area's demo records."""
+    from coalition.accounts.models import User
+    from coalition.demo import seed
+
+    if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        click.echo("Demo data: the database already has users; nothing loaded.")
+        return
+    accounts = seed()
+    db.session.commit()
+    click.echo("")
+    click.echo("Demo accounts (shown once; write them down):")
+    width = max(len(a["email"]) for a in accounts)
+    for account in accounts:
+        click.echo(f"  {account['role']:<15} {account['email']:<{width}}  {account['password']}")
+    click.echo(
+        "Convenor and steering accounts set up two-factor sign-in with an authenticator app "
+        "at their first sign-in."
+    )
+    click.echo("")
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command():
+    """Run the scheduler process (one per installation, beside the web server)."""
+    from coalition.scheduler import run_forever
+
+    run_forever()
+
+
+@click.command("deliver-mail")
+@with_appcontext
+def deliver_mail_command():
+    """Send the emails that are due now, once (the scheduler does this every few seconds)."""
+    from coalition.mail import deliver_due
+
+    counts = deliver_due()
+    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))

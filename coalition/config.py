@@ -1,0 +1,152 @@
+"""Configuration, read from environment variables.
+
+Every variable is listed with its default in the README. ``load_config``
+returns a plain dict so that tests can override any key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LANGUAGES = {
+    "en": "English",
+    "fr": "Français",
+    "ar": "العربية",
+    "es": "Español",
+    "pt": "Português",
+}
+RTL_LANGUAGES = frozenset({"ar"})
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the app refuses to start."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def read_secret_key(instance_path: str) -> str | None:
+    """SECRET_KEY from the environment, else from instance/secret_key (written by make run)."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    key_file = os.environ.get("SECRET_KEY_FILE") or str(Path(instance_path) / "secret_key")
+    try:
+        return Path(key_file).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def load_config(instance_path: str) -> dict:
+    env = os.environ.get("COALITION_ENV", "development").strip().lower()
+    production = env == "production"
+    sqlite_path = Path(instance_path) / "coalition.sqlite"
+    return {
+        "ENV_NAME": env,
+        "PRODUCTION": production,
+        "DEBUG": _bool(os.environ.get("FLASK_DEBUG")),
+        "SECRET_KEY": read_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{sqlite_path}"
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 5000),
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Sessions and cookies (S8).
+        "SESSION_COOKIE_NAME": "coalition_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_NAME": "coalition_remember",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
+        "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
+        "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
+        "REAUTH_AFTER_SECONDS": _int("REAUTH_AFTER_MINUTES", 15) * 60,
+        # Forms.
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 30 * 1024 * 1024),
+        # Languages.
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "LANGUAGES": LANGUAGES,
+        # Abuse limits (S3).
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_SIGNIN_PER_IP": os.environ.get("RATELIMIT_SIGNIN_PER_IP", "20 per 10 minutes"),
+        "RATELIMIT_SIGNIN_PER_ACCOUNT": os.environ.get(
+            "RATELIMIT_SIGNIN_PER_ACCOUNT", "5 per 15 minutes"
+        ),
+        "RATELIMIT_FORMS_PER_IP": os.environ.get("RATELIMIT_FORMS_PER_IP", "10 per 10 minutes"),
+        "RATELIMIT_CODE_PER_ACCOUNT": os.environ.get(
+            "RATELIMIT_CODE_PER_ACCOUNT", "5 per 15 minutes"
+        ),
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Tokens.
+        "CONFIRM_TOKEN_HOURS": _int("CONFIRM_TOKEN_HOURS", 48),
+        "RESET_TOKEN_MINUTES": _int("RESET_TOKEN_MINUTES", 60),
+        "INVITE_TOKEN_DAYS": _int("INVITE_TOKEN_DAYS", 14),
+        # Mail.
+        "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "log"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Coalition <no-reply@coalition.invalid>"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_SECURITY": os.environ.get("SMTP_SECURITY", "none").lower(),  # none|starttls|tls
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD") or None,
+        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 20),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
+        "OUTBOX_POLL_SECONDS": _int("OUTBOX_POLL_SECONDS", 10),
+        # Logging.
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+    }
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style URLs and plain "postgresql://" both mean psycopg 3 here.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+WEAK_SECRET_KEYS = frozenset({"", "dev", "changeme", "secret", "development", "test"})
+
+
+def check_production(config: dict) -> None:
+    """Refuse to start in production with an unsafe configuration (S19)."""
+    if not config.get("PRODUCTION"):
+        return
+    problems = []
+    key = config.get("SECRET_KEY") or ""
+    if key.lower() in WEAK_SECRET_KEYS or len(key) < 32:
+        problems.append("SECRET_KEY is missing, a default, or shorter than 32 characters")
+    if config.get("DEBUG"):
+        problems.append("DEBUG is on")
+    if not config.get("WTF_CSRF_ENABLED"):
+        problems.append("CSRF protection is off")
+    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory"):
+        problems.append("rate limits are kept in memory; set RATELIMIT_STORAGE_URI to redis://…")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("SESSION_COOKIE_SECURE is off")
+    if problems:
+        raise ConfigError("Refusing to start in production: " + "; ".join(problems) + ".")

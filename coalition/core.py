@@ -1,0 +1,156 @@
+"""The home page, health check, error pages and the gate that enforces two factors."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from coalition.extensions import db, limiter
+from coalition.logs import event
+
+bp = Blueprint("core", __name__)
+log = logging.getLogger("coalition.security")
+
+
+@bp.route("/")
+def home():
+    return render_template("core/home.html")
+
+
+@bp.route("/healthz")
+def healthz():
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except Exception:
+        log.exception("health check: the database does not answer")
+        db.session.rollback()
+        return jsonify(status="unavailable", database="down"), 503
+    return jsonify(status="ok", database="up")
+
+
+# Endpoints a signed-in person may reach before finishing two-factor enrolment.
+ENROLMENT_OPEN = frozenset(
+    {
+        "accounts.two_factor_setup",
+        "accounts.sign_out",
+        "accounts.set_language",
+        "core.healthz",
+        "static",
+    }
+)
+
+
+def enforce_two_factor():
+    """Staff and steering reach nothing but enrolment until their second factor is set (S6)."""
+    if not current_user.is_authenticated or not current_user.requires_two_factor:
+        return None
+    if current_user.two_factor_enabled or request.endpoint in ENROLMENT_OPEN:
+        return None
+    return redirect(url_for("accounts.two_factor_setup"))
+
+
+ERROR_TEXT = {
+    400: (
+        "The request could not be understood",
+        "Go back, reload the page and try again.",
+    ),
+    403: (
+        "You do not have access to this page",
+        "If you think you should, ask the convenor staff to check your roles.",
+    ),
+    404: (
+        "Page not found",
+        "The address may be mistyped, or the page may have moved or be private.",
+    ),
+    405: ("This action is not allowed here", "Go back and use the page's own buttons."),
+    413: (
+        "That upload is too large",
+        "Make the file smaller, or send fewer files at once, and try again.",
+    ),
+    429: ("Too many attempts", "For your safety we paused this for a while."),
+    500: (
+        "Something went wrong on our side",
+        "Nothing was saved. Try again in a moment; if it happens again, tell the convenor staff.",
+    ),
+}
+
+
+def _error_page(code: int, title: str, advice: str, retry_after: int | None = None):
+    wants_json = (
+        request.accept_mimetypes.best == "application/json" or request.path == "/healthz"
+    )
+    if wants_json:
+        return jsonify(error=code, message=title), code
+    return (
+        render_template(
+            "errors/error.html", code=code, title=title, advice=advice, retry_after=retry_after
+        ),
+        code,
+    )
+
+
+def init_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        event(log, "CSRF check failed", level=logging.WARNING, reason=exc.description)
+        return _error_page(
+            400,
+            _("This form has expired"),
+            _(
+                "For your safety, forms stop working after a while or after you sign in or out. "
+                "Go back, reload the page, and send the form again."
+            ),
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        code = exc.code or 500
+        if code in (401, 403):
+            event(log, "access refused", level=logging.WARNING, status=code)
+        if code not in ERROR_TEXT:
+            return exc
+        title, advice = ERROR_TEXT[code]
+        retry_after = None
+        if code == 429:
+            retry_after = _retry_after_seconds(exc)
+            event(log, "rate limit reached", level=logging.WARNING)
+        body, status = _error_page(code, _(title), _(advice), retry_after)
+        response = make_response(body, status)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(Exception)
+    def _server_error(exc):
+        log.exception("unhandled error")
+        db.session.rollback()
+        title, advice = ERROR_TEXT[500]
+        return _error_page(500, _(title), _(advice))
+
+
+def _retry_after_seconds(exc) -> int | None:
+    """Seconds until the caller may try again, for the page and the Retry-After header."""
+    value = getattr(exc, "retry_after", None)
+    if isinstance(value, int):
+        return max(1, value)
+    current = limiter.current_limit
+    if current is not None:
+        return max(1, math.ceil(current.reset_at - time.time()))
+    return None

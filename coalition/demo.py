@@ -1,0 +1,32 @@
+"""Demo data: fictional people only. Each area adds its own records here."""
+
+from __future__ import annotations
+
+import secrets
+
+from coalition.accounts import operations as ops
+from coalition.accounts.models import Role
+
+DEMO_ACCOUNTS = [
+    (Role.CONVENOR, "convenor@demo.coalition.test", "Amina Diallo (demo convenor)"),
+    (Role.STEERING, "steering@demo.coalition.test", "Kwame Mensah (demo steering member)"),
+    (Role.REVIEWER, "reviewer@demo.coalition.test", "Lucía Fernández (demo reviewer)"),
+    (Role.APPLICANT, "applicant@demo.coalition.test", "Grace Wanjiru (demo applicant)"),
+    (Role.MEMBER_CONTACT, "contact@demo.coalition.test", "Youssef Benali (demo member contact)"),
+]
+
+
+def random_password() -> str:
+    return "demo-" + secrets.token_urlsafe(12)
+
+
+def seed() -> list[dict[str, str]]:
+    """Create the demo accounts (and later each area's demo data). Flushes; the caller commits."""
+    accounts = []
+    for role, email, name in DEMO_ACCOUNTS:
+        if ops.email_taken(email):
+            continue
+        password = random_password()
+        ops.create_user(email=email, name=name, password=password, roles=[role])
+        accounts.append({"role": role.value, "email": email, "password": password})
+    return accounts

@@ -1,0 +1,67 @@
+"""Language and time zone of each request.
+
+The language comes from the signed-in user's setting, then the visitor's
+own choice (kept in the session), then the browser's Accept-Language.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import current_app, request, session
+from flask_babel import format_datetime, get_locale
+from flask_login import current_user
+
+from coalition.config import LANGUAGES, RTL_LANGUAGES
+
+
+def select_locale() -> str:
+    try:
+        if current_user.is_authenticated and current_user.language in LANGUAGES:
+            return current_user.language
+    except Exception:  # noqa: S110 - outside a request, or before the user loads
+        pass
+    chosen = session.get("language")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(list(LANGUAGES)) or "en"
+
+
+def select_timezone() -> str:
+    try:
+        if current_user.is_authenticated and current_user.timezone:
+            return current_user.timezone
+    except Exception:  # noqa: S110
+        pass
+    return "UTC"
+
+
+def current_language() -> str:
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]).split("_")[0]
+
+
+def text_direction() -> str:
+    return "rtl" if current_language() in RTL_LANGUAGES else "ltr"
+
+
+@cache
+def timezone_choices() -> list[str]:
+    return sorted(tz for tz in available_timezones() if "/" in tz and not tz.startswith("Etc/"))
+
+
+def is_timezone(name: str) -> bool:
+    return name == "UTC" or name in available_timezones()
+
+
+def local_time(value: datetime | None, fmt: str = "medium") -> str:
+    """A UTC datetime in the viewer's time zone, with the zone named."""
+    if value is None:
+        return ""
+    zone = select_timezone()
+    text = format_datetime(value, fmt)
+    if zone == "UTC":
+        return f"{text} UTC"
+    utc_text = value.astimezone(ZoneInfo("UTC")).strftime("%H:%M")
+    return f"{text} {zone} ({utc_text} UTC)"

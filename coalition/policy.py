@@ -1,0 +1,117 @@
+"""Who may do what: every access rule of the application, in one module.
+
+A rule is a predicate ``(user, obj) -> bool`` registered under a permission
+name. Views and templates only ask (``can``/``authorize``); they never test
+roles themselves. An anonymous user is refused everything, and an error
+inside a rule refuses too (S17).
+
+Later areas add their rules here, next to these, so that the whole access
+policy reads in one file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort
+from flask_login import current_user
+
+from coalition.accounts.models import Role
+
+log = logging.getLogger("coalition.policy")
+
+Rule = Callable[[Any, Any], bool]
+_RULES: dict[str, Rule] = {}
+
+
+def rule(permission: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        if permission in _RULES:
+            raise RuntimeError(f"permission {permission!r} is defined twice")
+        _RULES[permission] = fn
+        return fn
+
+    return register
+
+
+def can(user: Any, permission: str, obj: Any = None) -> bool:
+    """True when ``user`` holds ``permission`` (on ``obj``). Fails closed."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if not getattr(user, "is_active", False):
+        return False
+    check = _RULES.get(permission)
+    if check is None:
+        log.error("unknown permission %r asked for; refusing", permission)
+        return False
+    try:
+        return bool(check(user, obj))
+    except Exception:
+        log.exception("permission check %r failed; refusing", permission)
+        return False
+
+
+def authorize(permission: str, obj: Any = None, *, hide: bool = False) -> None:
+    """Abort unless the current user holds ``permission``.
+
+    Anonymous users are sent to sign in. A signed-in user without the right
+    gets 403, or 404 when ``hide`` is set because the object's very existence
+    is private.
+    """
+    from coalition.extensions import login_manager
+
+    if not current_user.is_authenticated:
+        abort(login_manager.unauthorized())
+    if not can(current_user, permission, obj):
+        abort(404 if hide else 403)
+
+
+def permission_required(permission: str) -> Callable:
+    """Decorate a view that needs ``permission`` (no object involved)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            authorize(permission)
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission
+        return wrapped
+
+    return decorator
+
+
+def has_any_role(user: Any, *roles: Role) -> bool:
+    return bool(user.roles.intersection(roles))
+
+
+# -- Foundation ---------------------------------------------------------------
+
+
+@rule("admin.users")
+def _manage_users(user, _obj) -> bool:
+    return Role.CONVENOR in user.roles
+
+
+@rule("admin.audit")
+def _read_audit_log(user, _obj) -> bool:
+    return Role.CONVENOR in user.roles
+
+
+@rule("members.area")
+def _members_area(user, _obj) -> bool:
+    return has_any_role(user, Role.CONVENOR, Role.STEERING, Role.MEMBER_CONTACT)
+
+
+@rule("grants.area")
+def _grants_area(user, _obj) -> bool:
+    # Every signed-in person may apply, so every account reaches the grants area.
+    return True
+
+
+@rule("steering.area")
+def _steering_area(user, _obj) -> bool:
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)

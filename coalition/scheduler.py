@@ -1,0 +1,68 @@
+"""The scheduler process: time-driven work, run by ``flask scheduler`` only (S30).
+
+The web application never starts a scheduler; this module is imported only
+by the CLI command. Every job pushes an app context, does its work through
+the areas' operations, and commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import current_app
+
+from coalition.extensions import db
+
+log = logging.getLogger("coalition.scheduler")
+
+
+def _job(app, fn):
+    def run():
+        with app.app_context():
+            try:
+                fn()
+            except Exception:
+                db.session.rollback()
+                log.exception("scheduled job failed", extra={"fields": {"job": fn.__name__}})
+            finally:
+                db.session.remove()
+
+    run.__name__ = fn.__name__
+    return run
+
+
+def deliver_outbox() -> None:
+    from coalition.mail import deliver_due
+
+    counts = deliver_due()
+    if any(counts.values()):
+        log.info("outbox delivered", extra={"fields": counts})
+
+
+def build_scheduler(app) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(
+        _job(app, deliver_outbox),
+        "interval",
+        seconds=app.config["OUTBOX_POLL_SECONDS"],
+        id="deliver_outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler
+
+
+def run_forever() -> None:
+    app = current_app._get_current_object()
+    scheduler = build_scheduler(app)
+
+    def _stop(signum, _frame):
+        log.info("scheduler stopping", extra={"fields": {"signal": signum}})
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("scheduler started", extra={"fields": {"jobs": [j.id for j in scheduler.get_jobs()]}})
+    scheduler.start()
