@@ -81,7 +81,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "accounts.sign_in"
     login_manager.login_message_category = "info"
-    login_manager.session_protection = "strong"
+    login_manager.session_protection = app.config["SESSION_PROTECTION"]
 
     from flask_babel import lazy_gettext as _l
 

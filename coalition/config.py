@@ -77,6 +77,7 @@ def load_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), production),
         "REMEMBER_COOKIE_DURATION": 14 * 24 * 3600,
+        "SESSION_PROTECTION": os.environ.get("SESSION_PROTECTION", "strong"),
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
         "REAUTH_AFTER_SECONDS": _int("REAUTH_AFTER_MINUTES", 15) * 60,
         # Forms.

@@ -36,7 +36,8 @@ def start_session(user: User, *, remember: bool = False) -> None:
     session.clear()
     if language:
         session["language"] = language
-    session.permanent = True
+    # Not a "permanent" session: with one, Flask-Login's strong protection
+    # would only mark a hijacked session stale instead of ending it.
     login_user(user, remember=remember and not user.requires_two_factor, fresh=True)
     session[AUTH_AT_KEY] = int(time.time())
 

@@ -1,0 +1,66 @@
+# Two commands: `make run` serves the app, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+export FLASK_APP := wsgi
+
+.PHONY: run test test-browser lint bench check-system venv venv-test secret migrate clean
+
+# The virtual environment, rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/.installed
+venv-test: $(BIN)/.installed-test
+
+# WeasyPrint draws text with Pango; say how to get it when it is missing.
+check-system:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version))."; exit 1; }
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || ! ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so'; then \
+	  echo "WeasyPrint needs the Pango libraries. On Debian or Ubuntu:"; \
+	  echo "  sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0"; exit 1; fi
+
+# A random secret key in instance/, unless SECRET_KEY is set in the environment.
+secret:
+	@mkdir -p instance
+	@if [ -z "$$SECRET_KEY" ] && [ ! -s instance/secret_key ]; then \
+	  umask 077; $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > instance/secret_key; \
+	  echo "Wrote a new secret key to instance/secret_key"; fi
+
+migrate: venv secret
+	$(BIN)/flask db upgrade
+
+run: check-system venv secret migrate
+	@$(BIN)/flask seed-demo --if-empty
+	@echo "Serving on http://$(HOST):$(PORT) (scheduler beside it). Stop with Ctrl-C."
+	@trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/flask scheduler & \
+	if [ "$$FLASK_DEBUG" = "1" ]; then \
+	  $(BIN)/flask run --host $(HOST) --port $(PORT); \
+	else \
+	  $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app; \
+	fi
+
+# The whole suite. TEST_DATABASE_URL=postgresql://… runs it against PostgreSQL.
+test: check-system venv-test secret
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
