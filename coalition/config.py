@@ -60,7 +60,7 @@ def load_config(instance_path: str) -> dict:
         "PRODUCTION": production,
         "DEBUG": _bool(os.environ.get("FLASK_DEBUG")),
         "SECRET_KEY": read_secret_key(instance_path),
-        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(
+        "SQLALCHEMY_DATABASE_URI": normalise_db_url(
             os.environ.get("DATABASE_URL") or f"sqlite:///{sqlite_path}"
         ),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -121,7 +121,7 @@ def load_config(instance_path: str) -> dict:
     }
 
 
-def _normalise_db_url(url: str) -> str:
+def normalise_db_url(url: str) -> str:
     # Heroku-style URLs and plain "postgresql://" both mean psycopg 3 here.
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]

@@ -93,9 +93,7 @@ ERROR_TEXT = {
 
 
 def _error_page(code: int, title: str, advice: str, retry_after: int | None = None):
-    wants_json = (
-        request.accept_mimetypes.best == "application/json" or request.path == "/healthz"
-    )
+    wants_json = request.accept_mimetypes.best == "application/json" or request.path == "/healthz"
     if wants_json:
         return jsonify(error=code, message=title), code
     return (

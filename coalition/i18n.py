@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 
@@ -18,6 +18,8 @@ from coalition.config import LANGUAGES, RTL_LANGUAGES
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     try:
         if current_user.is_authenticated and current_user.language in LANGUAGES:
             return current_user.language
@@ -30,6 +32,8 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
+    if not has_request_context():
+        return "UTC"
     try:
         if current_user.is_authenticated and current_user.timezone:
             return current_user.timezone

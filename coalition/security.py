@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_login import current_user
 
 from coalition.extensions import db
@@ -25,8 +25,6 @@ DOWNLOAD_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 def init_security_headers(app: Flask) -> None:
-    production = app.config.get("PRODUCTION", False)
-
     @app.after_request
     def _headers(response):
         headers = response.headers
@@ -37,11 +35,10 @@ def init_security_headers(app: Flask) -> None:
         headers["Referrer-Policy"] = "same-origin"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-        if production:
+        if current_app.config.get("PRODUCTION"):
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        private = (
-            request.endpoint != "static"
-            and (current_user.is_authenticated or request.method != "GET" or is_download)
+        private = request.endpoint != "static" and (
+            current_user.is_authenticated or request.method != "GET" or is_download
         )
         if private:
             headers["Cache-Control"] = "no-store"

@@ -15,12 +15,14 @@ from itertools import count
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from flask_login.utils import _create_identifier
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from coalition import create_app
 from coalition.accounts.models import Role, User, normalise_email
 from coalition.accounts.passwords import hash_password
+from coalition.config import normalise_db_url
 from coalition.db import utcnow
 from coalition.extensions import db, limiter
 
@@ -40,9 +42,7 @@ def is_postgres(url: str) -> bool:
 
 
 def reset_postgres(url: str) -> None:
-    from coalition.config import _normalise_db_url
-
-    engine = sa.create_engine(_normalise_db_url(url))
+    engine = sa.create_engine(normalise_db_url(url))
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
         conn.exec_driver_sql("CREATE SCHEMA public")
@@ -53,7 +53,7 @@ def app_config(url: str, instance: str, **overrides) -> dict:
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-for-the-checks",
-        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_DATABASE_URI": normalise_db_url(url),
         "WTF_CSRF_ENABLED": True,
         "MAIL_BACKEND": "log",
         "BASE_URL": "http://localhost",
@@ -72,11 +72,26 @@ def db_url(tmp_path_factory):
     return url
 
 
+class FreshContextClient(FlaskClient):
+    """A test client whose every request gets its own app context.
+
+    Flask reuses an app context that is already pushed (the test holds one),
+    which would carry ``g`` (the signed-in user, the CSRF token) and the
+    database session from one request into the next. Real requests never
+    share them, so neither do these.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(db_url, tmp_path_factory):
     instance = str(tmp_path_factory.mktemp("instance"))
     os.environ["COALITION_INSTANCE_PATH"] = instance
     application = create_app(app_config(db_url, instance))
+    application.test_client_class = FreshContextClient
     with application.app_context():
         from flask_migrate import upgrade
 
@@ -183,7 +198,9 @@ def make_user():
 # -- Requests as a browser sends them ------------------------------------------
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+CSRF_INPUT = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
 
 
 def csrf_token(client, path: str = "/") -> str:

@@ -13,6 +13,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -53,7 +54,9 @@ def _strip(value):
 
 
 def language_choices():
-    return list(LANGUAGES.items())
+    return [
+        SelectChoice(code, label, render_kw={"lang": code}) for code, label in LANGUAGES.items()
+    ]
 
 
 def email_field(label=None):
@@ -187,12 +190,14 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def role_choices():
-    return [(r.value, r.label) for r in Role]
+    return [SelectChoice(r.value, r.label) for r in Role]
 
 
 class InviteForm(FlaskForm):
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("Enter a name.")), Length(max=200)], filters=[_strip]
+        _l("Name"),
+        validators=[DataRequired(_l("Enter a name.")), Length(max=200)],
+        filters=[_strip],
     )
     email = email_field()
     roles = MultiCheckboxField(

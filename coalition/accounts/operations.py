@@ -360,7 +360,9 @@ def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
     from flask_babel import gettext as _
 
     if not twofactor.verify_totp(user, code, secret=secret):
-        raise AccountError(_("That code is not right. Check your app's clock and try again."), "code")
+        raise AccountError(
+            _("That code is not right. Check your app's clock and try again."), "code"
+        )
     user.totp_secret = secret
     user.totp_enabled_at = utcnow()
     codes = twofactor.new_recovery_codes(user)

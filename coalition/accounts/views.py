@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
 from coalition.accounts import operations as ops
-from coalition.accounts import throttle, twofactor
+from coalition.accounts import throttle, tokens, twofactor
 from coalition.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -33,6 +33,7 @@ from coalition.accounts.forms import (
     SignInForm,
     SignUpForm,
 )
+from coalition.accounts.models import TokenPurpose
 from coalition.accounts.passwords import verify_password
 from coalition.accounts.session import (
     PENDING_KEY,
@@ -44,8 +45,6 @@ from coalition.accounts.session import (
     start_session,
 )
 from coalition.accounts.tokens import TokenError
-from coalition.accounts.models import TokenPurpose
-from coalition.accounts import tokens
 from coalition.extensions import limiter
 from coalition.i18n import timezone_choices
 from coalition.logs import event
@@ -76,9 +75,11 @@ def sign_up():
         return redirect(url_for("core.home"))
     form = SignUpForm()
     if request.method == "GET":
-        form.language.data = session.get("language") or request.accept_languages.best_match(
-            list(current_app.config["LANGUAGES"])
-        ) or "en"
+        form.language.data = (
+            session.get("language")
+            or request.accept_languages.best_match(list(current_app.config["LANGUAGES"]))
+            or "en"
+        )
     if form.validate_on_submit():
         try:
             user = ops.sign_up(
@@ -158,9 +159,7 @@ def sign_in():
             form.email.errors.append(
                 _("Confirm your email address first: follow the link we sent you.")
             )
-            return render_template(
-                "accounts/sign_in.html", form=form, show_resend=True
-            )
+            return render_template("accounts/sign_in.html", form=form, show_resend=True)
         elif user.two_factor_enabled:
             begin_second_factor(user, next_url, form.remember.data)
             return redirect(url_for("accounts.second_factor"))
@@ -211,12 +210,13 @@ def recovery_code():
     if form.validate_on_submit():
         throttle.check("code", user.email)
         if twofactor.use_recovery_code(user, form.recovery_code.data):
+            response = _finish_second_factor(user, data)
             left = twofactor.remaining_recovery_codes(user)
             flash(
                 _("Recovery code accepted. You have %(n)d left.", n=left),
                 "warning" if left < 3 else "info",
             )
-            return _finish_second_factor(user, data)
+            return response
         throttle.fail("code", user.email)
         ops.record_failed_sign_in(user.email, user, "bad recovery code")
         form.recovery_code.errors.append(_("That recovery code is not right or was used."))
@@ -352,8 +352,10 @@ def change_email():
             getattr(form, exc.field or "email").errors.append(exc.message)
         else:
             flash(
-                _("We sent a link to %(email)s. Your address changes when you follow it.",
-                  email=form.email.data),
+                _(
+                    "We sent a link to %(email)s. Your address changes when you follow it.",
+                    email=form.email.data,
+                ),
                 "success",
             )
             return redirect(url_for("accounts.settings"))
@@ -384,7 +386,7 @@ def confirm_new_email(token):
 
 # -- Two-factor settings ------------------------------------------------------
 
-SETUP_SECRET_KEY = "totp_setup_secret"
+SETUP_SECRET_KEY = "totp_setup_secret"  # noqa: S105 - a session key name, not a secret
 
 
 @bp.route("/account/two-factor")
