@@ -119,11 +119,13 @@ def _init_templates(app: Flask) -> None:
 
     from coalition import policy
     from coalition.accounts.forms import ConfirmForm, LanguageForm
+    from coalition.audit import audit_value
     from coalition.i18n import current_language, local_time, text_direction
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["audit_value"] = audit_value
 
     @app.context_processor
     def _globals():

@@ -43,6 +43,9 @@ def can(user: Any, permission: str, obj: Any = None) -> bool:
         return False
     if not getattr(user, "is_active", False):
         return False
+    if user.requires_two_factor and not user.two_factor_enabled:
+        # Staff and steering hold no permission until their second factor is set (S6).
+        return False
     check = _RULES.get(permission)
     if check is None:
         log.error("unknown permission %r asked for; refusing", permission)

@@ -96,7 +96,8 @@ class SignUpForm(FlaskForm):
     email = email_field()
     password, confirm = new_password_fields()
     language = SelectField(_l("Language"), choices=language_choices(), default="en")
-    timezone = HiddenField(default="UTC", validators=[KnownTimezone()])
+    # Filled in by the browser (static/enhance.js) when it can; UTC otherwise.
+    timezone = HiddenField(default="UTC")
 
 
 class SignInForm(FlaskForm):

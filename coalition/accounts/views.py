@@ -46,7 +46,7 @@ from coalition.accounts.session import (
 )
 from coalition.accounts.tokens import TokenError
 from coalition.extensions import limiter
-from coalition.i18n import timezone_choices
+from coalition.i18n import is_timezone, timezone_choices
 from coalition.logs import event
 
 bp = Blueprint("accounts", __name__)
@@ -87,7 +87,7 @@ def sign_up():
                 email=form.email.data,
                 password=form.password.data,
                 language=form.language.data,
-                timezone=form.timezone.data or "UTC",
+                timezone=form.timezone.data if is_timezone(form.timezone.data or "") else "UTC",
             )
         except ops.AccountError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)

@@ -22,6 +22,17 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def audit_value(value: Any) -> str:
+    """A before or after value as a person reads it."""
+    if value is None or value == [] or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def changes_of(obj: Any, fields: list[str] | None = None) -> dict[str, list[Any]]:
     """Field-level [before, after] of an object's pending changes (before flush)."""
     state = inspect(obj)

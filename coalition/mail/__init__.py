@@ -148,6 +148,7 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
             .with_for_update(skip_locked=True)
         )
         if message is None:
+            db.session.rollback()  # end the (empty) read transaction
             break
         message.attempts += 1
         try:
