@@ -97,6 +97,7 @@ def load_config(instance_path: str) -> dict:
             "RATELIMIT_SIGNIN_PER_ACCOUNT", "5 per 15 minutes"
         ),
         "RATELIMIT_FORMS_PER_IP": os.environ.get("RATELIMIT_FORMS_PER_IP", "10 per 10 minutes"),
+        "RATELIMIT_EMAIL_PER_ADDRESS": os.environ.get("RATELIMIT_EMAIL_PER_ADDRESS", "3 per hour"),
         "RATELIMIT_CODE_PER_ACCOUNT": os.environ.get(
             "RATELIMIT_CODE_PER_ACCOUNT", "5 per 15 minutes"
         ),

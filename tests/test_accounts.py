@@ -423,3 +423,16 @@ def test_seed_demo_creates_one_account_per_role(runner):
     assert "demo-" in result.output
     again = runner.invoke(args=["seed-demo", "--if-empty"])
     assert "nothing loaded" in again.output
+
+
+def test_reset_requests_for_one_address_are_limited(client, make_user):
+    """Nobody can flood a person's mailbox with reset links; unknown addresses behave the same."""
+    user = make_user()
+    for address in (user.email, "nobody@example.org"):
+        for _ in range(3):
+            response = post(client, "/password/forgot", {"email": address.upper()})
+            assert response.status_code == 200
+        response = post(client, "/password/forgot", {"email": address}, token_from="/sign-in")
+        assert response.status_code == 429
+        assert "Try again in" in response.get_data(as_text=True)
+    assert len(outbox("reset_password")) == 3  # the fourth request sent nothing

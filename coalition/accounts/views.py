@@ -33,7 +33,7 @@ from coalition.accounts.forms import (
     SignInForm,
     SignUpForm,
 )
-from coalition.accounts.models import TokenPurpose
+from coalition.accounts.models import TokenPurpose, normalise_email
 from coalition.accounts.passwords import verify_password
 from coalition.accounts.session import (
     PENDING_KEY,
@@ -55,6 +55,15 @@ log = logging.getLogger("coalition.accounts")
 
 def _forms_limit() -> str:
     return current_app.config["RATELIMIT_FORMS_PER_IP"]
+
+
+def _email_limit() -> str:
+    return current_app.config["RATELIMIT_EMAIL_PER_ADDRESS"]
+
+
+def _posted_email() -> str:
+    """The address a form asks us to write to: its own counter, so nobody is mail-bombed."""
+    return "email:" + normalise_email(request.form.get("email", ""))[:254]
 
 
 def _bad_token_page(kind: str):
@@ -124,6 +133,7 @@ def confirm_email(token):
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
 @limiter.limit(_forms_limit, methods=["POST"])
+@limiter.limit(_email_limit, key_func=_posted_email, methods=["POST"])
 def resend_confirmation():
     form = EmailOnlyForm()
     if form.validate_on_submit():
@@ -259,6 +269,7 @@ def reauthenticate():
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 @limiter.limit(_forms_limit, methods=["POST"])
+@limiter.limit(_email_limit, key_func=_posted_email, methods=["POST"])
 def forgot_password():
     form = EmailOnlyForm()
     if form.validate_on_submit():
