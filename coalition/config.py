@@ -148,6 +148,8 @@ def check_production(config: dict) -> None:
         problems.append("CSRF protection is off")
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory"):
         problems.append("rate limits are kept in memory; set RATELIMIT_STORAGE_URI to redis://…")
+    if config.get("MAIL_BACKEND") == "log":
+        problems.append("MAIL_BACKEND=log would write sign-in links to the log; use smtp")
     if not config.get("SESSION_COOKIE_SECURE"):
         problems.append("SESSION_COOKIE_SECURE is off")
     if problems:

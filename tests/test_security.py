@@ -204,6 +204,7 @@ GOOD = {
     "WTF_CSRF_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     "SESSION_COOKIE_SECURE": True,
+    "MAIL_BACKEND": "smtp",
 }
 
 
@@ -217,6 +218,7 @@ GOOD = {
         ({"WTF_CSRF_ENABLED": False}, "CSRF"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "memory"),
         ({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE"),
+        ({"MAIL_BACKEND": "log"}, "MAIL_BACKEND"),
     ],
 )
 def test_production_refuses_unsafe_settings(change, reason):

@@ -79,10 +79,11 @@ def _build(message: OutboxMessage, sender: str) -> EmailMessage:
     email["To"] = message.recipient
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip("> "))
-    email["Content-Language"] = message.language
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
+    # After set_content(), which replaces every Content-* header.
+    email["Content-Language"] = message.language
     return email
 
 
