@@ -87,6 +87,16 @@ def _init_extensions(app: Flask) -> None:
 
     login_manager.login_message = _l("Please sign in to see this page.")
 
+    @login_manager.unauthorized_handler
+    def _sign_in_first():
+        from flask import abort, flash, redirect, request, url_for
+
+        if request.method != "GET":
+            # Never send a form post back through sign-in (it would come back as a GET).
+            abort(401)
+        flash(str(login_manager.login_message), login_manager.login_message_category)
+        return redirect(url_for("accounts.sign_in", next=request.full_path.rstrip("?")))
+
     @login_manager.user_loader
     def _load_user(session_token: str):
         from coalition.accounts.models import User

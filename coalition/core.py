@@ -71,6 +71,10 @@ ERROR_TEXT = {
         "The request could not be understood",
         "Go back, reload the page and try again.",
     ),
+    401: (
+        "Please sign in",
+        "Your session may have ended. Sign in, then go back to the page and try again.",
+    ),
     403: (
         "You do not have access to this page",
         "If you think you should, ask the convenor staff to check your roles.",
