@@ -113,13 +113,15 @@ def _register_blueprints(app: Flask) -> None:
     from coalition import admin, core
     from coalition.accounts.views import bp as accounts_bp
     from coalition.grants.views import bp as grants_bp
-    from coalition.members.views import bp as members_bp
+    from coalition.members import blueprints as member_blueprints
     from coalition.steering.views import bp as steering_bp
 
     app.register_blueprint(core.bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
+    members_bp, public_members_bp = member_blueprints()
     app.register_blueprint(members_bp, url_prefix="/members")
+    app.register_blueprint(public_members_bp)
     app.register_blueprint(grants_bp, url_prefix="/grants")
     app.register_blueprint(steering_bp, url_prefix="/steering")
 

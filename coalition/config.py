@@ -117,6 +117,7 @@ def load_config(instance_path: str) -> dict:
         "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", 20),
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
         "OUTBOX_POLL_SECONDS": _int("OUTBOX_POLL_SECONDS", 10),
+        "JOBS_POLL_SECONDS": _int("JOBS_POLL_SECONDS", 3),
         # Logging.
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
     }

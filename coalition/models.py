@@ -2,10 +2,24 @@
 
 from coalition.accounts.models import RecoveryCode, Role, User, UserRole, UserToken
 from coalition.audit.models import AuditEntry
+from coalition.jobs import Job
 from coalition.mail.models import OutboxMessage
+from coalition.members.models import (
+    Member,
+    MemberContact,
+    MemberCountryRow,
+    MemberFocus,
+    MemberStatusChange,
+)
 
 __all__ = [
     "AuditEntry",
+    "Job",
+    "Member",
+    "MemberContact",
+    "MemberCountryRow",
+    "MemberFocus",
+    "MemberStatusChange",
     "OutboxMessage",
     "RecoveryCode",
     "Role",

@@ -118,3 +118,42 @@ def _grants_area(user, _obj) -> bool:
 @rule("steering.area")
 def _steering_area(user, _obj) -> bool:
     return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+# -- Member registry ----------------------------------------------------------
+
+
+def is_contact_of(user, member) -> bool:
+    """The user holds the member-contact role and is a contact of this member."""
+    if member is None or Role.MEMBER_CONTACT not in user.roles:
+        return False
+    return any(contact.user_id == user.id for contact in member.contacts)
+
+
+@rule("members.directory")
+def _read_directory(user, _obj) -> bool:
+    """The staff directory, member pages and figures: staff read and write, steering reads."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("members.manage")
+def _manage_members(user, _obj) -> bool:
+    """Create, edit, change status, import, erase, decide joining applications."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("members.view")
+def _view_member(user, member) -> bool:
+    return has_any_role(user, Role.CONVENOR, Role.STEERING) or is_contact_of(user, member)
+
+
+@rule("members.edit_profile")
+def _edit_profile(user, member) -> bool:
+    """A member's public profile and contacts: staff, and the member's own contacts."""
+    return Role.CONVENOR in user.roles or is_contact_of(user, member)
+
+
+@rule("members.export")
+def _export_members(user, _obj) -> bool:
+    """Staff export everything; steering members export what they may read."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)

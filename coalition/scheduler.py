@@ -41,6 +41,22 @@ def deliver_outbox() -> None:
         log.info("outbox delivered", extra={"fields": counts})
 
 
+def run_jobs() -> None:
+    from coalition.jobs import run_pending
+
+    run_pending()
+
+
+def lapse_members() -> None:
+    """Mark lapsed the members whose yearly confirmation is overdue (idempotent)."""
+    from coalition.members.operations import lapse_overdue
+
+    count = lapse_overdue()
+    db.session.commit()
+    if count:
+        log.info("members lapsed", extra={"fields": {"count": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
@@ -48,6 +64,23 @@ def build_scheduler(app) -> BlockingScheduler:
         "interval",
         seconds=app.config["OUTBOX_POLL_SECONDS"],
         id="deliver_outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _job(app, run_jobs),
+        "interval",
+        seconds=app.config["JOBS_POLL_SECONDS"],
+        id="run_jobs",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _job(app, lapse_members),
+        "cron",
+        hour=2,
+        minute=15,
+        id="lapse_members",
         max_instances=1,
         coalesce=True,
     )

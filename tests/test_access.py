@@ -106,7 +106,43 @@ def world(make_user) -> World:
             name=f"{name.replace('_', ' ').title()} Tester",
             two_factor=bool(set(roles) & TWO_FACTOR_ROLES),
         )
-    return World(users=users)
+    world = World(users=users)
+    add_members(world)
+    return world
+
+
+def add_members(world: World) -> None:
+    """Each member contact's own member, and a joining application."""
+    from coalition.members.models import MemberContact, MemberKind, MemberStatus, OrgType
+    from coalition.members.operations import create_member
+
+    def member(name, status, contact_person=None):
+        created = create_member(
+            actor=None,
+            values={
+                "kind": MemberKind.ORGANISATION,
+                "name": name,
+                "org_type": OrgType.NGO,
+                "country": "KE",
+                "consent_public": True,
+            },
+            contacts=[{"name": f"{name} contact", "email": f"{name.lower()}@example.org"}],
+            status=status,
+        )
+        if contact_person:
+            created.contacts.append(
+                MemberContact(
+                    name=world.users[contact_person].name,
+                    email=world.users[contact_person].email,
+                    user_id=world.users[contact_person].id,
+                )
+            )
+        return created
+
+    world.objects["member"] = member("Ours", MemberStatus.ACTIVE, "member_contact")
+    world.objects["other_member"] = member("Theirs", MemberStatus.ACTIVE, "other_member_contact")
+    world.objects["applied_member"] = member("Joining", MemberStatus.APPLIED)
+    db.session.commit()
 
 
 # -- Requests and answers ---------------------------------------------------------------

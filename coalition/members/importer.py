@@ -1,0 +1,1 @@
+"""Import of a member list (CSV or XLSX): read, check (dry run), commit."""
