@@ -132,12 +132,14 @@ def _init_templates(app: Flask) -> None:
     from coalition import policy
     from coalition.accounts.forms import ConfirmForm, LanguageForm
     from coalition.audit import audit_value
+    from coalition.countries import country_name
     from coalition.i18n import current_language, local_time, text_direction
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["audit_value"] = audit_value
+    app.jinja_env.filters["country_name"] = country_name
 
     @app.context_processor
     def _globals():
@@ -148,4 +150,5 @@ def _init_templates(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "language_form": LanguageForm,
             "sign_out_form": ConfirmForm,
+            "view_names": app.view_functions,
         }

@@ -166,8 +166,6 @@ ACCESS: dict[str, dict[str, Any]] = {
     "admin.reset_two_factor": {"url": {"user_id": user_id(APPLICANT)}, "POST": CONVENOR_ONLY},
     "admin.resend_invitation": {"url": {"user_id": user_id(APPLICANT)}, "POST": CONVENOR_ONLY},
     "admin.audit_log": {"GET": CONVENOR_ONLY},
-    # -- members: the registry area -----------------------------------------------------
-    "members.home": {"GET": MEMBERS_AREA},
     # -- grants: every account may apply --------------------------------------------------
     "grants.home": {"GET": SIGNED_IN},
     # -- steering: the steering group and the convenor ------------------------------------

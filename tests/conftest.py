@@ -26,6 +26,8 @@ from coalition.config import normalise_db_url
 from coalition.db import utcnow
 from coalition.extensions import db, limiter
 
+pytest_plugins = ["tests.members_factories"]
+
 PASSWORD = "correct horse battery staple"
 _HASH_CACHE: dict[str, str] = {}
 
