@@ -391,3 +391,21 @@ def test_audit_log_lists_and_filters(client, make_user, login):
         as_text=True
     )
     assert "user.deactivated" in page
+
+
+# -- Convenor pages: people ------------------------------------------------------------------
+
+
+def test_people_list_searches_and_filters(client, make_user, login):
+    login(make_user(Role.CONVENOR, two_factor=True, name="Staff Person"))
+    make_user(Role.REVIEWER, name="Zainab Reviewer", email="zainab@example.org")
+    make_user(Role.APPLICANT, name="Tomas Applicant", active=False)
+
+    def listed(**args):
+        return client.get("/admin/users/", query_string=args).get_data(as_text=True)
+
+    assert "Zainab Reviewer" in listed(q="ZAINAB") and "Tomas" not in listed(q="zainab")
+    assert "Zainab Reviewer" in listed(q="zainab@example")
+    assert "Zainab Reviewer" in listed(role="reviewer") and "Tomas" not in listed(role="reviewer")
+    assert "Tomas Applicant" in listed(status="inactive")
+    assert "Zainab" not in listed(status="inactive")
