@@ -43,15 +43,37 @@ def _external(endpoint: str, **values) -> str:
     return current_app.config["BASE_URL"] + url_for(endpoint, **values)
 
 
-def _send_confirmation(user: User) -> None:
-    token = tokens.issue(user, TokenPurpose.CONFIRM)
+def _email_link(
+    user: User,
+    purpose: TokenPurpose,
+    *,
+    template: str,
+    endpoint: str,
+    recipient: str | None = None,
+    new_email: str | None = None,
+    language: str | None = None,
+    **context,
+) -> str:
+    """Issue a one-time token and queue the email carrying its link. Returns the token."""
+    token = tokens.issue(user, purpose, new_email=new_email)
     queue_email(
-        key=f"confirm:{user.id}:{token[:12]}",
-        recipient=user.email,
-        template="confirm_email",
-        language=user.language,
+        key=f"{template}:{user.id}:{token[:12]}",
+        recipient=recipient or user.email,
+        template=template,
+        language=language or user.language,
         name=user.name,
-        link=_external("accounts.confirm_email", token=token),
+        link=_external(endpoint, token=token),
+        **context,
+    )
+    return token
+
+
+def _send_confirmation(user: User) -> None:
+    _email_link(
+        user,
+        TokenPurpose.CONFIRM,
+        template="confirm_email",
+        endpoint="accounts.confirm_email",
         hours=current_app.config["CONFIRM_TOKEN_HOURS"],
     )
 
@@ -145,14 +167,11 @@ def request_password_reset(email: str) -> None:
     user = find_by_email(email)
     if user is None or not user.active:
         return
-    token = tokens.issue(user, TokenPurpose.RESET)
-    queue_email(
-        key=f"reset:{user.id}:{token[:12]}",
-        recipient=user.email,
+    _email_link(
+        user,
+        TokenPurpose.RESET,
         template="reset_password",
-        language=user.language,
-        name=user.name,
-        link=_external("accounts.reset_password", token=token),
+        endpoint="accounts.reset_password",
         minutes=current_app.config["RESET_TOKEN_MINUTES"],
     )
     audit.record("user.reset_requested", user, actor=None)
@@ -212,14 +231,13 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         raise AccountError(_("This is already your email address."), "email")
     if email_taken(new_email):
         raise AccountError(_("An account with this email already exists."), "email")
-    token = tokens.issue(user, TokenPurpose.EMAIL_CHANGE, new_email=new_email)
-    queue_email(
-        key=f"email_change:{user.id}:{token[:12]}",
-        recipient=new_email,
+    token = _email_link(
+        user,
+        TokenPurpose.EMAIL_CHANGE,
         template="confirm_new_email",
-        language=user.language,
-        name=user.name,
-        link=_external("accounts.confirm_new_email", token=token),
+        endpoint="accounts.confirm_new_email",
+        recipient=new_email,
+        new_email=new_email,
         hours=current_app.config["CONFIRM_TOKEN_HOURS"],
     )
     queue_email(
@@ -272,18 +290,7 @@ def invite(*, inviter: User, email: str, name: str, roles: list[Role], language:
     user.set_roles(roles)
     db.session.add(user)
     db.session.flush()
-    token = tokens.issue(user, TokenPurpose.INVITE)
-    queue_email(
-        key=f"invite:{user.id}:{token[:12]}",
-        recipient=user.email,
-        template="invitation",
-        language=language,
-        name=user.name,
-        inviter=inviter.name,
-        roles=[str(Role(r).label) for r in roles],
-        link=_external("accounts.accept_invitation", token=token),
-        days=current_app.config["INVITE_TOKEN_DAYS"],
-    )
+    _send_invitation(inviter, user, language)
     audit.record(
         "user.invited",
         user,
@@ -293,23 +300,25 @@ def invite(*, inviter: User, email: str, name: str, roles: list[Role], language:
     return user
 
 
+def _send_invitation(inviter: User, user: User, language: str) -> None:
+    _email_link(
+        user,
+        TokenPurpose.INVITE,
+        template="invitation",
+        endpoint="accounts.accept_invitation",
+        language=language,
+        inviter=inviter.name,
+        roles=[str(r.label) for r in sorted(user.roles)],
+        days=current_app.config["INVITE_TOKEN_DAYS"],
+    )
+
+
 def resend_invitation(inviter: User, user: User) -> None:
     from flask_babel import gettext as _
 
     if user.password_hash:
         raise AccountError(_("This person has already accepted the invitation."))
-    token = tokens.issue(user, TokenPurpose.INVITE)
-    queue_email(
-        key=f"invite:{user.id}:{token[:12]}",
-        recipient=user.email,
-        template="invitation",
-        language=user.language,
-        name=user.name,
-        inviter=inviter.name,
-        roles=[str(r.label) for r in sorted(user.roles)],
-        link=_external("accounts.accept_invitation", token=token),
-        days=current_app.config["INVITE_TOKEN_DAYS"],
-    )
+    _send_invitation(inviter, user, user.language)
     audit.record("user.invitation_resent", user, actor=inviter)
 
 
