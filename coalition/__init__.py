@@ -150,5 +150,4 @@ def _init_templates(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "language_form": LanguageForm,
             "sign_out_form": ConfirmForm,
-            "view_names": app.view_functions,
         }

@@ -3,7 +3,7 @@
 
 def blueprints():
     """The registry's blueprints, with every route module imported so its routes exist."""
-    from coalition.members import figures, io_views  # noqa: F401 - they add routes to bp
+    from coalition.members import contact_views, figures, io_views  # noqa: F401 - they add routes to bp
     from coalition.members.public import public_bp
     from coalition.members.views import bp
 

@@ -163,10 +163,12 @@ def public_query(filters: MemberFilters) -> sa.Select:
             query = query.where(
                 sa.or_(Member.name_key.like(like, escape="\\"), Member.acronym.ilike(word))
             )
+    # Countries of work are not public: the country filter is the home country only.
+    if filters.country:
+        query = query.where(Member.country == filters.country)
     public_only = MemberFilters(
         kind=filters.kind,
         org_type=filters.org_type,
-        country=filters.country,
         region=filters.region,
         focus=filters.focus,
         sort=filters.sort if filters.sort in ("name", "-name", "country") else "name",
