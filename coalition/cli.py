@@ -17,6 +17,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(deliver_mail_command)
+    from coalition.members.cli import members_cli
+
+    app.cli.add_command(members_cli)
 
 
 @click.command("create-user")

@@ -57,8 +57,12 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
-def enum_column(enum_cls, length: int = 32) -> sa.Enum:
-    """A portable enum stored as its values in a VARCHAR with a CHECK constraint."""
+def enum_column(enum_cls, length: int = 32, name: str | None = None) -> sa.Enum:
+    """A portable enum stored as its values in a VARCHAR with a CHECK constraint.
+
+    The constraint is named after the enum; a table with two columns of one
+    enum must give each its own ``name``.
+    """
     return sa.Enum(
         enum_cls,
         native_enum=False,
@@ -66,7 +70,7 @@ def enum_column(enum_cls, length: int = 32) -> sa.Enum:
         length=length,
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
-        name=enum_cls.__name__.lower(),
+        name=name or enum_cls.__name__.lower(),
     )
 
 

@@ -1,3 +1,366 @@
-"""Import and export of the member list (routes on the members blueprint)."""
+"""Import and export of the member list (routes on the members blueprint).
 
-from coalition.members.views import bp  # noqa: F401
+Import: the upload is checked at once (type, size, sheet, name column), then
+a dry run runs in the background; its page shows progress, then the report,
+and offers the commit, which is another background job on the same file.
+Export: a page that says what the file will hold, and POST forms that send it
+(an export writes an audit row, and a GET never changes anything).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy.orm import joinedload
+from wtforms import BooleanField, SelectField
+
+from coalition import jobs
+from coalition.accounts.session import fresh_required
+from coalition.countries import country_name
+from coalition.db import utcnow
+from coalition.extensions import db
+from coalition.members import exporter, importer
+from coalition.members.models import Member
+from coalition.members.queries import MemberFilters, apply_filters
+from coalition.members.views import bp
+from coalition.policy import authorize, can, permission_required
+
+ROWS_PER_PAGE = 100
+RECENT_IMPORTS = 20
+REFRESH_SECONDS = 2
+
+
+# -- Forms -----------------------------------------------------------------------------
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(
+        _l("Member list"),
+        validators=[FileRequired(_l("Choose the file to import."))],
+        description=_l(
+            "A CSV or XLSX file of at most %(mib)d MiB, with one member per row and the "
+            "column names in its first row.",
+            mib=importer.MAX_IMPORT_BYTES // (1024 * 1024),
+        ),
+    )
+    sheet = SelectField(_l("Sheet to import"), choices=[], validate_choice=False)
+
+
+class ImportCommitForm(FlaskForm):
+    skip_errors = BooleanField(_l("Skip the rows with errors"))
+    include_duplicates = BooleanField(_l("Import the likely duplicates too"))
+
+
+class ExportForm(FlaskForm):
+    """Only the CSRF token: the filters travel in the query string."""
+
+
+# -- Import ------------------------------------------------------------------------------
+
+
+def _clean_filename(name: str | None) -> str:
+    """The uploaded file's own name, for display only (never used on disk)."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())
+    return base[:200] or _("upload")
+
+
+def _recent_imports() -> list[jobs.Job]:
+    return list(
+        db.session.scalars(
+            sa.select(jobs.Job)
+            .where(jobs.Job.kind == importer.JOB_KIND)
+            .options(joinedload(jobs.Job.created_by))
+            .order_by(jobs.Job.created_at.desc(), jobs.Job.id.desc())
+            .limit(RECENT_IMPORTS)
+        )
+    )
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@permission_required("members.manage")
+def import_members():
+    form = ImportUploadForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.stream.read(importer.MAX_IMPORT_BYTES + 1)
+        filename = _clean_filename(upload.filename)
+        sheet = form.sheet.data or None
+        try:
+            # Checked now, so that a file that cannot be used is said beside the field.
+            importer.read_table(data, filename, sheet)
+        except importer.SheetChoiceNeeded as exc:
+            form.sheet.choices = [("", _("Choose a sheet"))] + [(s, s) for s in exc.sheets]
+            form.file.errors.append(
+                exc.message + " " + _("Then choose the file again: it is not kept.")
+            )
+        except importer.ImportFileError as exc:
+            form.file.errors.append(exc.message)
+        else:
+            job = jobs.enqueue(
+                importer.JOB_KIND,
+                created_by=current_user._get_current_object(),
+                params={
+                    "filename": filename,
+                    "sheet": sheet,
+                    "mode": "dry_run",
+                    "skip_errors": False,
+                    "include_duplicates": False,
+                },
+                payload=data,
+            )
+            flash(_("The file is being checked. Nothing is written to the register yet."), "info")
+            return redirect(url_for(".import_job", job_id=job.id))
+    return render_template(
+        "members/import.html",
+        form=form,
+        recent=_recent_imports(),
+        max_mib=importer.MAX_IMPORT_BYTES // (1024 * 1024),
+    )
+
+
+def _import_job(job_id: int) -> jobs.Job:
+    """An import job, for staff only; anyone else learns nothing of it (404)."""
+    authorize("members.manage", hide=True)
+    job = db.session.get(jobs.Job, job_id)
+    if job is None or job.kind != importer.JOB_KIND:
+        abort(404)
+    return job
+
+
+@dataclass
+class ReportPage:
+    """One page of a report's rows, shaped like Flask-SQLAlchemy's pagination."""
+
+    items: list[dict[str, Any]]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def _problems_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with errors, then likely duplicates, then the others, each in file order."""
+    return sorted(rows, key=lambda r: (0 if r["errors"] else 1 if r["duplicates"] else 2, r["row"]))
+
+
+def _page_number() -> int:
+    try:
+        return max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
+    result = job.result if job.finished else None
+    report = (result or {}).get("report")
+    page = None
+    show = request.args.get("show", "all")
+    if report:
+        rows = _problems_first(report["rows"])
+        if show == "problems":
+            rows = [r for r in rows if r["errors"] or r["duplicates"]]
+        number = min(_page_number(), max(1, math.ceil(len(rows) / ROWS_PER_PAGE)))
+        start = (number - 1) * ROWS_PER_PAGE
+        page = ReportPage(rows[start : start + ROWS_PER_PAGE], number, ROWS_PER_PAGE, len(rows))
+    refresh = not job.finished and request.args.get("refresh") != "off"
+    response = current_app.make_response(
+        (
+            render_template(
+                "members/import_job.html",
+                job=job,
+                params=job.params or {},
+                result=result,
+                report=report,
+                page=page,
+                show=show,
+                form=form,
+                refresh=refresh,
+                refresh_seconds=REFRESH_SECONDS,
+                file_error=importer.file_error_message,
+                row_error=importer.row_error_message,
+                duplicate=importer.duplicate_message,
+                action_label=importer.action_label,
+                change_labels=importer.change_labels,
+                country_label=importer.country_label,
+                refusal=importer.refusal_message,
+                member_url=_member_url,
+            ),
+            status,
+        )
+    )
+    if refresh:
+        # The progress page reloads itself, without JavaScript, until the job ends.
+        response.headers["Refresh"] = str(REFRESH_SECONDS)
+    return response
+
+
+def _member_url(member_id: int) -> str | None:
+    """A link to a member's page, where the registry has one."""
+    if "members.show" not in current_app.view_functions:
+        return None
+    return url_for("members.show", member_id=member_id)
+
+
+@bp.route("/import/<int:job_id>")
+def import_job(job_id: int):
+    job = _import_job(job_id)
+    return _render_job(job, ImportCommitForm())
+
+
+@bp.route("/import/<int:job_id>/commit", methods=["POST"])
+def import_commit(job_id: int):
+    job = _import_job(job_id)
+    form = ImportCommitForm()
+    if not form.validate_on_submit():
+        return _render_job(job, form, 400)
+    params = job.params or {}
+    result = job.result if job.finished else None
+    report = (result or {}).get("report")
+    if params.get("mode") != "dry_run" or not report:
+        flash(_("Only a finished check of a file can be imported."), "error")
+        return redirect(url_for(".import_job", job_id=job.id))
+    if report["totals"]["errors"] and not form.skip_errors.data:
+        form.skip_errors.errors.append(
+            _(
+                "%(n)d rows have errors. Correct them in the file and upload it again, or tick "
+                "this box to import the other rows without them.",
+                n=report["totals"]["errors"],
+            )
+        )
+        return _render_job(job, form)
+    commit_job = jobs.enqueue(
+        importer.JOB_KIND,
+        created_by=current_user._get_current_object(),
+        params={
+            "filename": params.get("filename"),
+            "sheet": params.get("sheet"),
+            "mode": "commit",
+            "skip_errors": bool(form.skip_errors.data),
+            "include_duplicates": bool(form.include_duplicates.data),
+            "checked_by_job": job.id,
+        },
+        payload=job.payload,
+    )
+    flash(_("The import has started. The register changes only when all of it is written."), "info")
+    return redirect(url_for(".import_job", job_id=commit_job.id))
+
+
+# -- Export --------------------------------------------------------------------------------
+
+
+def _filter_summary(filters: MemberFilters) -> list[tuple[str, str]]:
+    """The filters in force, as a reader names them."""
+    out: list[tuple[str, str]] = []
+    if filters.q:
+        out.append((_("Search"), filters.q))
+    for label, value in (
+        (_("Status"), filters.status),
+        (_("Kind"), filters.kind),
+        (_("Type"), filters.org_type),
+        (_("Region"), filters.region),
+        (_("Focus area"), filters.focus),
+    ):
+        if value is not None:
+            out.append((label, value.label))
+    if filters.country:
+        out.append((_("Country"), country_name(filters.country)))
+    if filters.steering:
+        out.append((_("Steering group"), _("members with a steering seat")))
+    return out
+
+
+def _is_staff() -> bool:
+    return can(current_user, "members.manage")
+
+
+@bp.route("/export")
+@permission_required("members.export")
+@fresh_required
+def export():
+    filters = MemberFilters.from_args(request.args)
+    staff = _is_staff()
+    query = apply_filters(sa.select(sa.func.count(Member.id)), filters)
+    count = db.session.scalar(query.order_by(None))
+    return render_template(
+        "members/export.html",
+        filters=filters,
+        summary=_filter_summary(filters),
+        count=count,
+        columns=[str(c.label) for c in exporter.columns_for(staff)],
+        staff=staff,
+        form=ExportForm(),
+        args=filters.as_args(),
+    )
+
+
+def _download(fmt: str):
+    filters = MemberFilters.from_args(request.args)
+    if request.method == "GET":
+        # A GET changes nothing, and an export writes an audit row: ask first.
+        return redirect(url_for(".export", **filters.as_args()))
+    form = ExportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    data, _count = exporter.export_members(
+        filters, staff=_is_staff(), fmt=fmt, actor=current_user._get_current_object()
+    )
+    return send_file(
+        io.BytesIO(data),
+        mimetype=exporter.FORMATS[fmt],
+        as_attachment=True,
+        download_name=exporter.filename_for(fmt, utcnow().date()),
+        max_age=0,
+    )
+
+
+@bp.route("/export.csv", methods=["GET", "POST"])
+@permission_required("members.export")
+@fresh_required
+def export_csv():
+    return _download("csv")
+
+
+@bp.route("/export.xlsx", methods=["GET", "POST"])
+@permission_required("members.export")
+@fresh_required
+def export_xlsx():
+    return _download("xlsx")

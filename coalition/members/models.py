@@ -344,8 +344,10 @@ class MemberStatusChange(db.Model):
     member_id: Mapped[int] = mapped_column(
         sa.ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
-    from_status: Mapped[MemberStatus | None] = mapped_column(enum_column(MemberStatus))
-    to_status: Mapped[MemberStatus] = mapped_column(enum_column(MemberStatus))
+    from_status: Mapped[MemberStatus | None] = mapped_column(
+        enum_column(MemberStatus, name="from_status")
+    )
+    to_status: Mapped[MemberStatus] = mapped_column(enum_column(MemberStatus, name="to_status"))
     reason: Mapped[str | None] = mapped_column(sa.Text)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -95,7 +95,7 @@ def apply_filters(query: sa.Select, filters: MemberFilters) -> sa.Select:
             query = query.where(
                 sa.or_(
                     Member.search_text.like(like, escape="\\"),
-                    Member.acronym.ilike(word),
+                    sa.func.lower(Member.acronym) == word,
                 )
             )
     if filters.status:
@@ -161,7 +161,9 @@ def public_query(filters: MemberFilters) -> sa.Select:
         for word in fold(filters.q).split()[:8]:
             like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             query = query.where(
-                sa.or_(Member.name_key.like(like, escape="\\"), Member.acronym.ilike(word))
+                sa.or_(
+                    Member.name_key.like(like, escape="\\"), sa.func.lower(Member.acronym) == word
+                )
             )
     # Countries of work are not public: the country filter is the home country only.
     if filters.country:
