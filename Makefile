@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := wsgi
 
-.PHONY: run test test-browser lint bench check-system venv venv-test secret migrate clean
+.PHONY: run test lint bench check-system venv venv-test secret migrate clean
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -57,6 +57,11 @@ run: check-system venv secret migrate
 test: check-system venv-test secret
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Page times, export, dry-run import and memory at 10,000 members (see bench/README.md).
+# BENCH_ARGS="--members 2000 --requests 30" or "--database-url postgresql://…" to change them.
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv-test
 	$(BIN)/ruff check .

@@ -75,6 +75,9 @@ def seed_demo_command(if_empty):
         return
     accounts = seed()
     db.session.commit()
+    if not accounts:
+        click.echo("Demo data loaded; the demo accounts already existed.")
+        return
     click.echo("")
     click.echo("Demo accounts (shown once; write them down):")
     width = max(len(a["email"]) for a in accounts)

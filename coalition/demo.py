@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import secrets
+
+import sqlalchemy as sa
 
 from coalition.accounts import operations as ops
 from coalition.accounts.models import Role
+from coalition.extensions import db
 
 DEMO_ACCOUNTS = [
     (Role.CONVENOR, "convenor@demo.coalition.test", "Amina Diallo (demo convenor)"),
@@ -14,6 +18,8 @@ DEMO_ACCOUNTS = [
     (Role.APPLICANT, "applicant@demo.coalition.test", "Grace Wanjiru (demo applicant)"),
     (Role.MEMBER_CONTACT, "contact@demo.coalition.test", "Youssef Benali (demo member contact)"),
 ]
+# The demo members are the same every time (for the same day).
+DEMO_MEMBERS_SEED = 2024
 
 
 def random_password() -> str:
@@ -29,4 +35,16 @@ def seed() -> list[dict[str, str]]:
         password = random_password()
         ops.create_user(email=email, name=name, password=password, roles=[role])
         accounts.append({"role": role.value, "email": email, "password": password})
+    _seed_members()
     return accounts
+
+
+def _seed_members() -> None:
+    """About 250 fictional members, once; the demo member-contact account is a contact of one."""
+    from coalition.members.demo import seed_members
+    from coalition.members.models import Member
+
+    if db.session.scalar(sa.select(Member.id).limit(1)) is not None:
+        return
+    contact = ops.find_by_email("contact@demo.coalition.test")
+    seed_members(random.Random(DEMO_MEMBERS_SEED), contact_user=contact)

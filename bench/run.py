@@ -1,0 +1,600 @@
+"""The benchmark behind ``make bench``: the register at scale, measured through real HTTP.
+
+It seeds a database (a temporary SQLite one, or ``--database-url``) with
+``--members`` fictional members (10,000 by default, about forty times the
+coalition's register), serves the application with gunicorn on loopback (two
+workers), signs in as a convenor through the real sign-in and two-factor
+forms, and times each page over ``--requests`` requests (median and 95th
+percentile). The export and a dry-run import of 5,000 rows are timed too, and
+peak memory is read from ``/proc``. It prints one table with each target
+marked PASS or FAIL, and exits 0 either way: it is a measurement.
+
+Pages another part of the application does not have yet are reported as
+"not available" and the run goes on.
+
+    python bench/run.py [--members N] [--requests N] [--database-url URL]
+
+The seeding and the dry run run in their own processes (``run.py seed`` and
+``run.py dry-run``), so that each memory peak is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+
+# Targets.
+PAGE_FACTOR = 3.0  # every page within 3x the bare page's median
+EXPORT_SECONDS = 5.0
+DRY_RUN_SECONDS = 10.0
+DRY_RUN_ROWS = 5000
+MEMORY_MB = 300
+# The bare page: it renders the base layout and nothing else.
+BARE_PATH = "/sign-up/check-email"
+WARM_UP = 4  # requests per page before timing (both workers compile their templates)
+
+
+# -- Child processes: seeding and the dry run ------------------------------------------
+
+
+def _app():
+    sys.path.insert(0, str(ROOT))
+    from coalition import create_app
+
+    return create_app()
+
+
+def seed_command(members: int) -> None:
+    """Build the schema, add the members and a convenor with a second factor; print JSON."""
+    import random
+
+    import pyotp
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    app = _app()
+    with app.app_context():
+        from coalition.accounts import operations as account_ops
+        from coalition.accounts.models import Role
+        from coalition.db import utcnow
+        from coalition.extensions import db
+        from coalition.members.demo import seed_members_in_bulk
+        from coalition.members.models import Member
+
+        upgrade()
+        if db.session.scalar(sa.select(sa.func.count()).select_from(Member)):
+            raise SystemExit(
+                "The database already holds members: the benchmark only seeds an empty one."
+            )
+        started = time.perf_counter()
+        seed_members_in_bulk(random.Random(2024), members)
+        password = "bench-" + secrets.token_urlsafe(16)
+        user = account_ops.create_user(
+            email=f"bench-{secrets.token_hex(4)}@bench.coalition.test",
+            name="Bench Convenor",
+            password=password,
+            roles=[Role.CONVENOR],
+        )
+        user.totp_secret = pyotp.random_base32()
+        user.totp_enabled_at = utcnow()
+        db.session.commit()
+        ids = db.session.scalars(sa.select(Member.id).order_by(Member.id)).all()
+        step = max(1, len(ids) // 50)
+        print(
+            json.dumps(
+                {
+                    "email": user.email,
+                    "password": password,
+                    "totp_secret": user.totp_secret,
+                    "member_ids": ids[::step][:50],
+                    "members": len(ids),
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
+        )
+
+
+def _import_csv(rows: int) -> bytes:
+    """A member list of fictional members, in the columns of shared/samples/members.csv."""
+    import csv
+    import io
+    import random
+
+    from coalition.members.demo import plan_members
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "kind",
+            "name",
+            "acronym",
+            "type",
+            "country",
+            "focus_areas",
+            "website",
+            "contact_name",
+            "contact_email",
+            "joined",
+            "public_listing",
+        ]
+    )
+    for plan in plan_members(random.Random(99), rows):
+        values, contact = plan.values, plan.contacts[0]
+        writer.writerow(
+            [
+                values["kind"].value,
+                values["name"],
+                values["acronym"] or "",
+                values["org_type"].label if values["org_type"] else "",
+                values["country"],
+                "; ".join(f.label for f in plan.focus_areas),
+                values["website"] or "",
+                contact["name"],
+                contact["email"],
+                values["joined_on"].isoformat() if values["joined_on"] else "",
+                "yes" if values["consent_public"] else "no",
+            ]
+        )
+    return out.getvalue().encode("utf-8")
+
+
+def dry_run_command(rows: int) -> None:
+    """Time importer.read_table + importer.analyse on ``rows`` rows; print JSON.
+
+    Also times counting the figures afresh (the pages keep them between views).
+    """
+    import resource
+
+    app = _app()
+    with app.app_context(), app.test_request_context():
+        from coalition.members import stats
+
+        result: dict = {"rows": rows, "figures": {}}
+        for name, count in (("staff", stats.staff_figures), ("public", stats.public_figures)):
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                count()
+                times.append(time.perf_counter() - started)
+            result["figures"][name] = statistics.median(times)
+        try:
+            from coalition.members import importer
+
+            read_table, analyse = importer.read_table, importer.analyse
+        except (ImportError, AttributeError) as exc:
+            result["unavailable"] = f"coalition.members.importer has no read_table/analyse ({exc})"
+            print(json.dumps(result))
+            return
+        data = _import_csv(rows)
+        started = time.perf_counter()
+        try:
+            table = read_table(data, "bench-members.csv")
+            report = analyse(table)
+        except Exception as exc:
+            result["unavailable"] = f"the dry run failed: {type(exc).__name__}: {exc}"
+            print(json.dumps(result))
+            return
+        result["seconds"] = time.perf_counter() - started
+        result["report_keys"] = sorted(report)[:12] if isinstance(report, dict) else None
+        # ru_maxrss is in kilobytes on Linux.
+        result["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps(result))
+
+
+# -- HTTP ---------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@dataclass
+class Browser:
+    """A cookie jar and a CSRF token: what a browser carries between requests."""
+
+    base: str
+    jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
+
+    def __post_init__(self):
+        cookies = urllib.request.HTTPCookieProcessor(self.jar)
+        self.following = urllib.request.build_opener(cookies)
+        self.staying = urllib.request.build_opener(cookies, _NoRedirect)
+
+    def open(self, path: str, data: dict | None = None, *, follow: bool = True):
+        """(status, body, final URL); redirects followed only when ``follow``."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(self.base + path, data=body)
+        opener = self.following if follow else self.staying
+        try:
+            with opener.open(request, timeout=120) as response:
+                return response.status, response.read(), response.url
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), error.url
+
+    def token(self, path: str) -> str:
+        _status, body, _url = self.open(path)
+        match = re.search(rb'name="csrf-token" content="([^"]+)"', body)
+        if not match:
+            raise RuntimeError(f"no CSRF token on {path}")
+        return match.group(1).decode()
+
+    def sign_in(self, email: str, password: str, totp_secret: str) -> None:
+        """The real forms: email and password, then the code from the authenticator."""
+        import pyotp
+
+        token = self.token("/sign-in")
+        self.open("/sign-in", {"csrf_token": token, "email": email, "password": password})
+        token = self.token("/sign-in/code")
+        status, _body, url = self.open(
+            "/sign-in/code", {"csrf_token": token, "code": pyotp.TOTP(totp_secret).now()}
+        )
+        if status != 200 or urllib.parse.urlsplit(url).path.startswith("/sign-in"):
+            raise RuntimeError(f"sign-in did not complete (ended on {url}, {status})")
+
+    def timed(self, path: str, data: dict | None = None) -> tuple[int, float, int]:
+        started = time.perf_counter()
+        status, body, _url = self.open(path, data, follow=False)
+        return status, time.perf_counter() - started, len(body)
+
+
+@dataclass
+class Timing:
+    name: str
+    path: str
+    statuses: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    size: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.statuses) and all(200 <= s < 300 for s in self.statuses)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def measure(browser: Browser, name: str, paths: list[str], count: int, data=None) -> Timing:
+    """Time ``count`` requests, cycling through ``paths`` (after a few untimed ones)."""
+    shown = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+    timing = Timing(name, shown)
+    for i in range(WARM_UP):
+        status, _seconds, _size = browser.timed(paths[i % len(paths)], data() if data else None)
+        if status == 404:
+            timing.statuses.append(status)
+            return timing
+    for i in range(count):
+        status, seconds, size = browser.timed(paths[i % len(paths)], data() if data else None)
+        timing.statuses.append(status)
+        timing.seconds.append(seconds)
+        timing.size = max(timing.size, size)
+    return timing
+
+
+# -- Gunicorn ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(env: dict, port: int, log_path: Path) -> subprocess.Popen:
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "120",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn stopped at start; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("gunicorn did not answer within 60 seconds")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces; the parent id follows it.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def peak_rss(pid: int) -> int | None:
+    """The process's peak resident memory (VmHWM), in bytes; None where /proc cannot say."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+# -- The run -------------------------------------------------------------------------------
+
+
+def child(command: list[str], env: dict) -> dict:
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *command],
+        cwd=ROOT,
+        env={**env, "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-4000:])
+        raise SystemExit(f"`run.py {' '.join(command)}` failed ({completed.returncode})")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f}"
+
+
+def run(args) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="coalition-bench-"))
+    url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite'}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "COALITION_INSTANCE_PATH": str(workdir),
+        "COALITION_ENV": "development",
+        "FLASK_DEBUG": "0",
+        "MAIL_BACKEND": "log",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PYTHONPATH": str(ROOT),
+    }
+    where = "the database at --database-url" if args.database_url else "a temporary SQLite file"
+    print(f"Seeding {args.members:,} members into {where} ...", flush=True)
+    seeded = child(["seed", "--members", str(args.members)], env)
+    print(f"  {seeded['members']:,} members in {seeded['seconds']} s", flush=True)
+
+    port = free_port()
+    gunicorn = start_gunicorn(env, port, workdir / "gunicorn.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        browser = Browser(base)
+        browser.sign_in(seeded["email"], seeded["password"], seeded["totp_secret"])
+        print(f"Signed in as a convenor; timing {args.requests} requests a page ...", flush=True)
+        ids = seeded["member_ids"]
+        n = args.requests
+        pages = [
+            measure(browser, "bare page (base layout only)", [BARE_PATH], n),
+            measure(browser, "staff directory, first page", ["/members/"], n),
+            measure(browser, "staff directory, search", ["/members/?q=lantern"], n),
+            measure(
+                browser,
+                "staff directory, filter",
+                ["/members/?status=active&region=sub_saharan_africa"],
+                n,
+            ),
+            measure(browser, "member page", [f"/members/{i}" for i in ids], n),
+            measure(browser, "public directory", ["/directory"], n),
+            measure(browser, "figures (staff)", ["/members/figures"], n),
+            measure(browser, "figures (public)", ["/directory/figures"], n),
+        ]
+        token = browser.token(BARE_PATH)
+        export = measure(
+            browser,
+            "export of all members (CSV)",
+            ["/members/export.csv"],
+            n,
+            data=lambda: {"csrf_token": token},
+        )
+        master = gunicorn.pid
+        memory = {"gunicorn master": peak_rss(master)}
+        for number, pid in enumerate(sorted(children_of(master)), start=1):
+            memory[f"gunicorn worker {number}"] = peak_rss(pid)
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        try:
+            gunicorn.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+
+    print(f"Dry-run import of {DRY_RUN_ROWS:,} rows ...", flush=True)
+    dry_run = child(["dry-run", "--rows", str(DRY_RUN_ROWS)], env)
+    memory["dry-run import (bench process)"] = dry_run.get("max_rss_bytes")
+
+    report(args, pages, export, dry_run, memory)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"Kept {workdir}")
+
+
+def unavailable(timing: Timing) -> str:
+    """Why a page has no time: it does not exist yet (404), or it did not answer 2xx."""
+    wrong = [s for s in timing.statuses if not 200 <= s < 300]
+    if wrong and wrong[0] == 404:
+        return "not available (404)"
+    return f"answered {wrong[0] if wrong else '?'}: not timed"
+
+
+def report(args, pages: list[Timing], export: Timing, dry_run: dict, memory: dict) -> None:
+    bare = pages[0]
+    rows = []
+    verdicts = []
+
+    def verdict(passed: bool) -> str:
+        verdicts.append(passed)
+        return "PASS" if passed else "FAIL"
+
+    for page in pages:
+        if not page.ok:
+            rows.append((page.name, page.path, unavailable(page), "", "", "", ""))
+            continue
+        factor = page.median / bare.median
+        target = "(reference)" if page is bare else f"<= {PAGE_FACTOR:g}x"
+        result = "" if page is bare else verdict(factor <= PAGE_FACTOR)
+        rows.append(
+            (
+                page.name,
+                page.path,
+                ms(page.median),
+                ms(page.p95),
+                f"{factor:.1f}x",
+                target,
+                result,
+            )
+        )
+    if export.ok:
+        rows.append(
+            (
+                export.name,
+                "POST " + export.path,
+                ms(export.median),
+                ms(export.p95),
+                f"{export.size / MB:.1f} MB",
+                f"<= {EXPORT_SECONDS:g} s",
+                verdict(export.median <= EXPORT_SECONDS),
+            )
+        )
+    else:
+        rows.append((export.name, "POST " + export.path, unavailable(export), "", "", "", ""))
+    for name, seconds in dry_run.get("figures", {}).items():
+        rows.append(
+            (
+                f"figures ({name}), counted afresh",
+                "stats, in-process, after a change",
+                ms(seconds),
+                "",
+                "",
+                "(for information)",
+                "",
+            )
+        )
+    if "seconds" in dry_run:
+        rows.append(
+            (
+                f"dry-run import, {dry_run['rows']:,} rows",
+                "importer.read_table + analyse",
+                ms(dry_run["seconds"]),
+                "",
+                "(once)",
+                f"<= {DRY_RUN_SECONDS:g} s",
+                verdict(dry_run["seconds"] <= DRY_RUN_SECONDS),
+            )
+        )
+    else:
+        rows.append(("dry-run import", "", "not available", "", "", "", ""))
+        print(f"  dry run: {dry_run.get('unavailable')}")
+
+    headers = ("what", "request", "median ms", "p95 ms", "x bare", "target", "result")
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
+    print()
+    print(
+        f"Coalition benchmark: {args.members:,} members, {args.requests} requests per page, "
+        f"gunicorn with 2 workers on loopback"
+    )
+    print(line.format(*headers))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+
+    print()
+    print("Peak memory (resident set, VmHWM / ru_maxrss)")
+    for name, value in memory.items():
+        if value is None:
+            print(f"  {name:<32} not available")
+            continue
+        print(
+            f"  {name:<32} {value / MB:7.1f} MB  < {MEMORY_MB} MB  "
+            f"{verdict(value < MEMORY_MB * MB)}"
+        )
+    print()
+    failed = verdicts.count(False)
+    if failed:
+        print(f"RESULT: {failed} of {len(verdicts)} targets FAILED (see FAIL above).")
+    else:
+        print(f"RESULT: all {len(verdicts)} targets passed.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    seed = sub.add_parser("seed", help=argparse.SUPPRESS)
+    seed.add_argument("--members", type=int, required=True)
+    dry = sub.add_parser("dry-run", help=argparse.SUPPRESS)
+    dry.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--members", type=int, default=10_000, help="members to seed (10,000)")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests a page (20)")
+    parser.add_argument(
+        "--database-url", help="an empty database to use instead of a temporary SQLite file"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    if args.command == "seed":
+        seed_command(args.members)
+    elif args.command == "dry-run":
+        dry_run_command(args.rows)
+    else:
+        if args.requests < 1 or args.members < 1:
+            parser.error("--members and --requests must be positive")
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

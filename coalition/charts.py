@@ -1,0 +1,311 @@
+"""Charts drawn on the server as SVG: a horizontal bar chart and a chart over time.
+
+Each function returns the markup of one ``<svg>`` element (a ``Markup``
+string, safe to place in a Jinja template or a PDF's HTML). Every chart has
+a ``<title>`` and a ``<desc>`` it is labelled by (``role="img"``), draws its
+labels as real text, and uses only presentation attributes: no fonts, no
+scripts, no ``style`` attributes (the Content-Security-Policy forbids inline
+styles), nothing fetched. The page shows the same numbers in a table beside
+the chart; the chart is a picture of that table, not its only copy.
+
+Colours keep WCAG contrast against white: text #1b1f24 (16:1), bars and
+lines #0b5cad (6.6:1), outlines and hatching #4f5965 (7:1), all above the
+3:1 that graphics need.
+
+A value may be hidden (``None``): public figures never draw a count below
+their threshold. A hidden bar is drawn hatched at one fixed length that
+depends on nothing but the chart's size, and says whatever text the caller
+gives it ("fewer than 5"); a hidden point leaves a gap in the line. So the
+hidden number appears nowhere in the markup, not even in a width.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+INK = "#1b1f24"
+MUTED = "#4f5965"
+BAR = "#0b5cad"
+GRID = "#c9d0d8"
+PAPER = "#ffffff"
+FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'Noto Sans Arabic', sans-serif"
+FONT_SIZE = 14
+# A rough width of one character at FONT_SIZE, to size the label column.
+CHAR_WIDTH = 8.4
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: its label, the value it is drawn to (None: hidden), and the text it shows."""
+
+    label: str
+    value: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point in time: its full label, its value (None: hidden), the text for the value,
+    and an optional short label for the axis."""
+
+    label: str
+    value: int | None
+    text: str
+    short: str | None = None
+
+
+def _attrs(**values) -> str:
+    """XML attributes in the order given; names with _ become -, None is left out."""
+    parts = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        name = name.rstrip("_").replace("_", "-")
+        if isinstance(value, float):
+            value = f"{value:.1f}".rstrip("0").rstrip(".")
+        parts.append(f'{name}="{escape(str(value))}"')
+    return " ".join(parts)
+
+
+def _el(tag: str, text: str | None = None, **attrs) -> str:
+    attributes = _attrs(**attrs)
+    opening = f"<{tag} {attributes}" if attributes else f"<{tag}"
+    if text is None:
+        return opening + "/>"
+    return f"{opening}>{escape(text)}</{tag}>"
+
+
+def _open_svg(
+    chart_id: str, title: str, description: str, width: int, height: int, direction: str
+) -> list[str]:
+    return [
+        "<svg "
+        + _attrs(
+            xmlns="http://www.w3.org/2000/svg",
+            class_="chart",
+            role="img",
+            aria_labelledby=f"{chart_id}-title {chart_id}-desc",
+            width=width,
+            height=height,
+            viewBox=f"0 0 {width} {height}",
+            font_family=FONT,
+            font_size=FONT_SIZE,
+            fill=INK,
+            direction=direction,
+        )
+        + ">",
+        _el("title", title, id=f"{chart_id}-title"),
+        _el("desc", description, id=f"{chart_id}-desc"),
+    ]
+
+
+def _close_svg(parts: list[str]) -> Markup:
+    parts.append("</svg>")
+    # Safe: every text and attribute value above went through escape().
+    return Markup("".join(parts))  # noqa: S704
+
+
+def _hatch(chart_id: str) -> str:
+    """The pattern of a hidden bar: dark diagonal lines on white."""
+    return (
+        "<defs>"
+        f'<pattern id="{escape(chart_id)}-hatch" width="6" height="6" '
+        'patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+        + _el("rect", width=6, height=6, fill=PAPER)
+        + _el("line", x1=0, y1=0, x2=0, y2=6, stroke=MUTED, stroke_width=2.5)
+        + "</pattern></defs>"
+    )
+
+
+def _fit(text: str, room: float) -> str:
+    """Cut a label that would not fit its column (the table beside the chart has it whole)."""
+    most = max(4, int(room / CHAR_WIDTH))
+    return text if len(text) <= most else text[: most - 1].rstrip() + "\u2026"
+
+
+def bar_chart(
+    bars: Sequence[Bar],
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    rtl: bool = False,
+    width: int = 640,
+) -> Markup:
+    """Horizontal bars, one row each, labelled on the start side and valued at the end.
+
+    Bar lengths are proportional to the largest shown value. ``rtl`` mirrors
+    the chart for right-to-left languages (labels on the right, bars growing
+    leftwards).
+    """
+    row, thickness, top, bottom = 28, 18, 8, 8
+    height = top + bottom + row * max(1, len(bars))
+    longest = max((len(b.label) for b in bars), default=0)
+    label_room = min(260.0, max(80.0, longest * CHAR_WIDTH + 20))
+    text_room = max(48.0, max((len(b.text) for b in bars), default=0) * CHAR_WIDTH + 12)
+    bar_room = max(40.0, width - label_room - text_room - 12)
+    # A hidden bar's length: fixed, so that it says nothing about the hidden value.
+    hidden_length = min(24.0, bar_room / 4)
+    largest = max((b.value for b in bars if b.value is not None), default=0)
+
+    def x(value: float) -> float:
+        """A position measured from the start side, mirrored in right-to-left charts."""
+        return width - value if rtl else value
+
+    parts = _open_svg(chart_id, title, description, width, height, "rtl" if rtl else "ltr")
+    if any(b.value is None for b in bars):
+        parts.append(_hatch(chart_id))
+    start = label_room
+    parts.append(_el("line", x1=x(start), y1=top, x2=x(start), y2=height - bottom, stroke=MUTED))
+    for i, bar in enumerate(bars):
+        y = top + i * row
+        middle = y + row / 2
+        if bar.value is None:
+            length = hidden_length
+            fill = f"url(#{chart_id}-hatch)"
+        else:
+            length = bar_room * bar.value / largest if largest else 0.0
+            fill = BAR
+        parts.append("<g>")
+        parts.append(
+            _el(
+                "text",
+                _fit(bar.label, label_room - 12),
+                x=x(start - 8),
+                y=middle,
+                text_anchor="end",
+                dy="0.35em",
+            )
+        )
+        if length > 0:
+            left = x(start + length) if rtl else x(start)
+            parts.append(
+                _el(
+                    "rect",
+                    x=left,
+                    y=middle - thickness / 2,
+                    width=length,
+                    height=thickness,
+                    fill=fill,
+                    stroke=MUTED if bar.value is None else None,
+                )
+            )
+        parts.append(
+            _el(
+                "text",
+                bar.text,
+                x=x(start + length + 6),
+                y=middle,
+                text_anchor="start",
+                dy="0.35em",
+            )
+        )
+        parts.append("</g>")
+    return _close_svg(parts)
+
+
+def nice_ticks(largest: float, count: int = 4) -> list[int]:
+    """Round tick values from 0 up to at least ``largest`` (steps of 1, 2 or 5 x 10^k)."""
+    if largest <= 0:
+        return [0, 1]
+    raw = largest / count
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    step = max(1, int(step))
+    top = int(math.ceil(largest / step) * step)
+    return list(range(0, top + 1, step))
+
+
+def time_chart(
+    points: Sequence[Point],
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    step: bool = True,
+    label_every: int = 3,
+    number: Callable[[int], str] = str,
+    width: int = 640,
+    height: int = 260,
+) -> Markup:
+    """Values over time, oldest on the left: a step line (or a straight line) with a y axis.
+
+    Time runs left to right in every language, as printed charts do. A
+    hidden point (value None) breaks the line. Every ``label_every``-th point
+    (and the last) gets an axis label.
+    """
+    left, right, top, bottom = 56, 40, 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    shown = [p.value for p in points if p.value is not None]
+    ticks = nice_ticks(max(shown, default=0))
+    ceiling = ticks[-1] or 1
+    n = len(points)
+
+    def px(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def py(value: float) -> float:
+        return top + plot_h * (1 - value / ceiling)
+
+    parts = _open_svg(chart_id, title, description, width, height, "ltr")
+    for tick in ticks:
+        y = py(tick)
+        parts.append(_el("line", x1=left, y1=y, x2=width - right, y2=y, stroke=GRID))
+        parts.append(
+            _el(
+                "text",
+                number(tick),
+                x=left - 8,
+                y=y,
+                text_anchor="end",
+                dy="0.35em",
+                fill=MUTED,
+            )
+        )
+    parts.append(_el("line", x1=left, y1=top, x2=left, y2=top + plot_h, stroke=MUTED))
+    parts.append(
+        _el("line", x1=left, y1=top + plot_h, x2=width - right, y2=top + plot_h, stroke=MUTED)
+    )
+    every = max(1, label_every)
+    for i, point in enumerate(points):
+        if (n - 1 - i) % every:
+            continue  # labels are counted back from the last point, which always has one
+        x = px(i)
+        parts.append(_el("line", x1=x, y1=top + plot_h, x2=x, y2=top + plot_h + 5, stroke=MUTED))
+        parts.append(
+            _el(
+                "text",
+                point.short or point.label,
+                x=x,
+                y=top + plot_h + 20,
+                text_anchor="middle",
+                font_size=12,
+                fill=MUTED,
+            )
+        )
+    # The line, in runs of shown points; a hidden point breaks it.
+    runs: list[list[tuple[float, float]]] = [[]]
+    for i, point in enumerate(points):
+        if point.value is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((px(i), py(point.value)))
+    for run in runs:
+        if not run:
+            continue
+        commands = [f"M{run[0][0]:.1f},{run[0][1]:.1f}"]
+        for (_x0, y0), (x1, y1) in itertools.pairwise(run):
+            if step and y1 != y0:
+                commands.append(f"H{x1:.1f}V{y1:.1f}")
+            else:
+                commands.append(f"L{x1:.1f},{y1:.1f}")
+        parts.append(_el("path", d="".join(commands), fill="none", stroke=BAR, stroke_width=2.5))
+        for x, y in run:
+            parts.append(_el("circle", cx=x, cy=y, r=3, fill=BAR))
+    return _close_svg(parts)
