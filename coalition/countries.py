@@ -14,6 +14,8 @@ from functools import cache
 import pycountry
 from flask_babel import lazy_gettext as _l
 
+from coalition.i18n import cached_label
+
 
 class Region(enum.StrEnum):
     SUB_SAHARAN_AFRICA = "sub_saharan_africa"
@@ -25,7 +27,7 @@ class Region(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(REGION_LABELS[self])
+        return cached_label(self, REGION_LABELS[self])
 
 
 REGION_LABELS = {

@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import current_app, has_request_context, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 
@@ -69,3 +69,27 @@ def local_time(value: datetime | None, fmt: str = "medium") -> str:
         return f"{text} UTC"
     utc_text = value.astimezone(ZoneInfo("UTC")).strftime("%H:%M")
     return f"{text} {zone} ({utc_text} UTC)"
+
+
+def cached_label(member, lazy) -> str:
+    """The translated label of an enum member, looked up once per request.
+
+    List pages show the same few labels hundreds of times; each gettext call
+    through Flask-Babel costs several context lookups. ``render_email``
+    clears this cache when it switches language.
+    """
+    if not has_request_context():
+        return str(lazy)
+    cache = g.get("_enum_labels")
+    if cache is None:
+        cache = g._enum_labels = {}
+    key = (type(member), member)
+    text = cache.get(key)
+    if text is None:
+        text = cache[key] = str(lazy)
+    return text
+
+
+def forget_cached_labels() -> None:
+    if has_request_context():
+        g.pop("_enum_labels", None)

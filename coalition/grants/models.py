@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from coalition.accounts.models import User
 from coalition.db import UTCDateTime, enum_column, utcnow
 from coalition.extensions import db
+from coalition.i18n import cached_label
 
 
 class DomainError(Exception):
@@ -99,7 +100,8 @@ class RoundStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(
+        return cached_label(
+            self,
             {
                 RoundStatus.DRAFT: _l("Draft"),
                 RoundStatus.UPCOMING: _l("Announced"),
@@ -108,7 +110,7 @@ class RoundStatus(enum.StrEnum):
                 RoundStatus.IN_REVIEW: _l("In review"),
                 RoundStatus.DECIDED: _l("Decided"),
                 RoundStatus.ARCHIVED: _l("Archived"),
-            }[self]
+            }[self],
         )
 
 
@@ -133,7 +135,8 @@ class AttachmentKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(
+        return cached_label(
+            self,
             {
                 AttachmentKind.PROPOSAL: _l("Full proposal"),
                 AttachmentKind.BUDGET: _l("Detailed budget"),
@@ -141,7 +144,7 @@ class AttachmentKind(enum.StrEnum):
                 AttachmentKind.CV: _l("CVs of the team"),
                 AttachmentKind.LETTER: _l("Letter of support"),
                 AttachmentKind.OTHER: _l("Other document"),
-            }[self]
+            }[self],
         )
 
 
@@ -267,7 +270,7 @@ class ApplicationStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(APPLICATION_STATUS_LABELS[self])
+        return cached_label(self, APPLICATION_STATUS_LABELS[self])
 
 
 APPLICATION_STATUS_LABELS = {
@@ -315,13 +318,14 @@ class RegistrationStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(
+        return cached_label(
+            self,
             {
                 RegistrationStatus.REGISTERED: _l("Legally registered"),
                 RegistrationStatus.UNREGISTERED: _l(
                     "Not registered (applying through a fiscal host)"
                 ),
-            }[self]
+            }[self],
         )
 
 

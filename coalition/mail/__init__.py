@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.i18n import forget_cached_labels
 from coalition.mail.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger("coalition.mail")
@@ -36,12 +37,14 @@ def render_email(template: str, language: str, **context) -> tuple[str, str, str
     env = current_app.jinja_env
     tmpl = env.get_template(f"emails/{template}.html")
     with force_locale(language):
+        forget_cached_labels()  # labels of the page's language must not leak in
         ctx = dict(context)
         current_app.update_template_context(ctx)
         context_obj = tmpl.new_context(ctx)
         parts = {}
         for block in ("subject", "text", "html"):
             parts[block] = "".join(tmpl.blocks[block](context_obj)).strip()
+    forget_cached_labels()
     subject = " ".join(parts["subject"].split())
     return subject, parts["text"] + "\n", parts["html"]
 

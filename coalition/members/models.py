@@ -14,6 +14,7 @@ from coalition.accounts.models import User
 from coalition.countries import Region, country_name, fold, region_of
 from coalition.db import UTCDateTime, enum_column, utcnow
 from coalition.extensions import db
+from coalition.i18n import cached_label
 
 
 class MemberKind(enum.StrEnum):
@@ -22,8 +23,9 @@ class MemberKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(
-            {MemberKind.ORGANISATION: _l("Organisation"), MemberKind.EXPERT: _l("Expert")}[self]
+        return cached_label(
+            self,
+            {MemberKind.ORGANISATION: _l("Organisation"), MemberKind.EXPERT: _l("Expert")}[self],
         )
 
 
@@ -39,7 +41,7 @@ class OrgType(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(ORG_TYPE_LABELS[self])
+        return cached_label(self, ORG_TYPE_LABELS[self])
 
 
 ORG_TYPE_LABELS = {
@@ -67,7 +69,7 @@ class FocusArea(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(FOCUS_LABELS[self])
+        return cached_label(self, FOCUS_LABELS[self])
 
 
 FOCUS_LABELS = {
@@ -93,7 +95,7 @@ class MemberStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return str(STATUS_LABELS[self])
+        return cached_label(self, STATUS_LABELS[self])
 
 
 STATUS_LABELS = {
@@ -160,7 +162,18 @@ class Member(db.Model):
     __table_args__ = (
         sa.Index("ix_members_status_name", "status", "name_key"),
         sa.Index("ix_members_duplicate", "name_key", "country"),
-        sa.Index("ix_members_public", "status", "consent_public", "at_risk"),
+        # Covering indexes: counts and country lists read the index alone.
+        sa.Index(
+            "ix_members_public",
+            "status",
+            "consent_public",
+            "at_risk",
+            "erased_at",
+            "country",
+            "name_key",
+        ),
+        sa.Index("ix_members_status_region", "status", "region"),
+        sa.Index("ix_members_figures", "status", "kind", "org_type", "region", "country"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,13 @@ from coalition.mail import queue_email
 from coalition.members import operations as ops
 from coalition.members.forms import CONSENT_WORDING, JoinForm
 from coalition.members.models import FocusArea, Member, MemberKind, MemberStatus, OrgType
-from coalition.members.queries import SORTS, MemberFilters, public_condition, public_query
+from coalition.members.queries import (
+    SORTS,
+    MemberFilters,
+    list_page,
+    public_condition,
+    public_query,
+)
 
 public_bp = Blueprint("public", __name__)
 log = logging.getLogger("coalition.members")
@@ -63,9 +69,7 @@ def directory():
     if filters.sort not in PUBLIC_SORTS:
         filters.sort = "name"
     query = public_query(filters)
-    page = db.paginate(query, page=_page_number(), per_page=PER_PAGE, error_out=False)
-    if page.pages and page.page > page.pages:
-        page = db.paginate(query, page=page.pages, per_page=PER_PAGE, error_out=False)
+    page = list_page(query, _page_number(), PER_PAGE, with_contacts=False, clamp=True)
     # Only the countries that public members are based in (no counts).
     countries = sorted(
         db.session.scalars(sa.select(Member.country).where(public_condition()).distinct()),

@@ -26,7 +26,7 @@ from coalition.members.models import (
     OrgType,
     TransitionError,
 )
-from coalition.members.queries import MemberFilters, staff_query
+from coalition.members.queries import MemberFilters, list_page, staff_query
 from coalition.members.staff_forms import DecisionForm, MemberForm, StatusForm, status_choices
 from coalition.policy import authorize, can, permission_required
 
@@ -48,8 +48,8 @@ def load_member(member_id: int, permission: str) -> Member:
         sa.select(Member)
         .where(Member.id == member_id)
         .options(
-            selectinload(Member.contacts).selectinload(MemberContact.user),
-            selectinload(Member.status_changes).selectinload(MemberStatusChange.actor),
+            selectinload(Member.contacts).joinedload(MemberContact.user),
+            selectinload(Member.status_changes).joinedload(MemberStatusChange.actor),
         )
     )
     if member is None:
@@ -70,7 +70,7 @@ def home():
 
 def directory():
     filters = MemberFilters.from_args(request.args)
-    page = db.paginate(staff_query(filters), page=page_number(), per_page=PER_PAGE, error_out=False)
+    page = list_page(staff_query(filters), page_number(), PER_PAGE, with_contacts=True)
     pending = db.session.scalar(
         sa.select(sa.func.count()).select_from(Member).where(Member.status == MemberStatus.APPLIED)
     )
