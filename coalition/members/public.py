@@ -69,7 +69,14 @@ def directory():
     if filters.sort not in PUBLIC_SORTS:
         filters.sort = "name"
     query = public_query(filters)
-    page = list_page(query, _page_number(), PER_PAGE, with_contacts=False, clamp=True)
+    page = list_page(
+        query,
+        _page_number(),
+        PER_PAGE,
+        with_contacts=False,
+        clamp=True,
+        single_scan=bool(filters.q),
+    )
     # Only the countries that public members are based in (no counts).
     countries = sorted(
         db.session.scalars(sa.select(Member.country).where(public_condition()).distinct()),

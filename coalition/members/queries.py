@@ -87,17 +87,29 @@ class MemberFilters:
         return {k: v for k, v in out.items() if v}
 
 
+def text_search(q: str, *, staff: bool) -> sa.Select:
+    """The ids of members matching every word of ``q``, accents and case ignored.
+
+    Staff search names, acronyms and contacts; the public, names and acronyms.
+    A subquery of ids: the page's ORDER BY then sorts the few matches instead
+    of walking the whole name index to avoid a sort (SQLite does that, slowly).
+    """
+    searched = Member.search_text if staff else Member.name_key
+    query = sa.select(Member.id)
+    for word in fold(q).split()[:8]:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            sa.or_(
+                searched.like(f"%{escaped}%", escape="\\"),
+                sa.func.lower(Member.acronym) == word,
+            )
+        )
+    return query
+
+
 def apply_filters(query: sa.Select, filters: MemberFilters) -> sa.Select:
     if filters.q:
-        words = fold(filters.q).split()
-        for word in words[:8]:
-            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(
-                sa.or_(
-                    Member.search_text.like(like, escape="\\"),
-                    sa.func.lower(Member.acronym) == word,
-                )
-            )
+        query = query.where(Member.id.in_(text_search(filters.q, staff=True)))
     if filters.status:
         query = query.where(Member.status == filters.status)
     if filters.kind:
@@ -158,13 +170,7 @@ def public_query(filters: MemberFilters) -> sa.Select:
     query = sa.select(Member).where(public_condition()).options(selectinload(Member.focus_rows))
     if filters.q:
         # Contacts are not public: search name and acronym only.
-        for word in fold(filters.q).split()[:8]:
-            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(
-                sa.or_(
-                    Member.name_key.like(like, escape="\\"), sa.func.lower(Member.acronym) == word
-                )
-            )
+        query = query.where(Member.id.in_(text_search(filters.q, staff=False)))
     # Countries of work are not public: the country filter is the home country only.
     if filters.country:
         query = query.where(Member.country == filters.country)
@@ -272,7 +278,13 @@ ROW_COLUMNS = (
 
 
 def list_page(
-    query: sa.Select, page: int, per_page: int, *, with_contacts: bool, clamp: bool = False
+    query: sa.Select,
+    page: int,
+    per_page: int,
+    *,
+    with_contacts: bool,
+    clamp: bool = False,
+    single_scan: bool = False,
 ) -> Listing:
     """A page of ``query`` (a select of Member, filtered and ordered) as MemberRows.
 
@@ -281,14 +293,32 @@ def list_page(
     """
     from coalition.extensions import db
 
-    ids = query.with_only_columns(Member.id).order_by(None).subquery()
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(ids)) or 0
-    pages = max(1, -(-total // per_page))
-    if clamp:
-        page = min(page, pages)
-    rows = db.session.execute(
-        query.with_only_columns(*ROW_COLUMNS).limit(per_page).offset((page - 1) * per_page)
-    ).all()
+    if single_scan:
+        # A text search scans every row: scan once for the ordered ids, then
+        # count them and read the page's rows by id.
+        all_ids = db.session.scalars(query.with_only_columns(Member.id)).all()
+        total = len(all_ids)
+        page = min(page, max(1, -(-total // per_page))) if clamp else page
+        wanted = all_ids[(page - 1) * per_page : page * per_page]
+        found = (
+            {
+                row.id: row
+                for row in db.session.execute(
+                    sa.select(*ROW_COLUMNS).where(Member.id.in_(wanted))
+                ).all()
+            }
+            if wanted
+            else {}
+        )
+        rows = [found[i] for i in wanted if i in found]
+    else:
+        ids = query.with_only_columns(Member.id).order_by(None).subquery()
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(ids)) or 0
+        if clamp:
+            page = min(page, max(1, -(-total // per_page)))
+        rows = db.session.execute(
+            query.with_only_columns(*ROW_COLUMNS).limit(per_page).offset((page - 1) * per_page)
+        ).all()
     items = [MemberRow(*row) for row in rows]
     by_id = {item.id: item for item in items}
     if by_id:

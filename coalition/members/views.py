@@ -70,7 +70,13 @@ def home():
 
 def directory():
     filters = MemberFilters.from_args(request.args)
-    page = list_page(staff_query(filters), page_number(), PER_PAGE, with_contacts=True)
+    page = list_page(
+        staff_query(filters),
+        page_number(),
+        PER_PAGE,
+        with_contacts=True,
+        single_scan=bool(filters.q),
+    )
     pending = db.session.scalar(
         sa.select(sa.func.count()).select_from(Member).where(Member.status == MemberStatus.APPLIED)
     )
