@@ -2,6 +2,17 @@
 
 from coalition.accounts.models import RecoveryCode, Role, User, UserRole, UserToken
 from coalition.audit.models import AuditEntry
+from coalition.grants.models import (
+    Application,
+    ApplicationCountry,
+    ApplicationStatusChange,
+    Attachment,
+    BudgetLine,
+    Criterion,
+    Fund,
+    FundCountry,
+    Round,
+)
 from coalition.jobs import Job
 from coalition.mail.models import OutboxMessage
 from coalition.members.models import (
@@ -13,7 +24,15 @@ from coalition.members.models import (
 )
 
 __all__ = [
+    "Application",
+    "ApplicationCountry",
+    "ApplicationStatusChange",
+    "Attachment",
     "AuditEntry",
+    "BudgetLine",
+    "Criterion",
+    "Fund",
+    "FundCountry",
     "Job",
     "Member",
     "MemberContact",
@@ -23,6 +42,7 @@ __all__ = [
     "OutboxMessage",
     "RecoveryCode",
     "Role",
+    "Round",
     "User",
     "UserRole",
     "UserToken",

@@ -157,3 +157,53 @@ def _edit_profile(user, member) -> bool:
 def _export_members(user, _obj) -> bool:
     """Staff export everything; steering members export what they may read."""
     return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+# -- Grant fund ----------------------------------------------------------------
+
+
+@rule("grants.manage")
+def _manage_grants(user, _obj) -> bool:
+    """Funds, rounds, screening, and every application: convenor staff."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("grants.read_round")
+def _read_round(user, _obj) -> bool:
+    """A round's staff page and its list of submitted applications: staff and steering."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("grants.view_application")
+def _view_application(user, application) -> bool:
+    """The applicant's own; every one for staff; submitted ones (no drafts) for steering."""
+    if application is None:
+        return False
+    if Role.CONVENOR in user.roles or application.applicant_id == user.id:
+        return True
+    from coalition.grants.models import ApplicationStatus
+
+    return Role.STEERING in user.roles and application.status != ApplicationStatus.DRAFT
+
+
+@rule("grants.edit_application")
+def _edit_application(user, application) -> bool:
+    """Only the applicant, only while it is a draft."""
+    from coalition.grants.models import ApplicationStatus
+
+    return (
+        application is not None
+        and application.applicant_id == user.id
+        and application.status == ApplicationStatus.DRAFT
+    )
+
+
+@rule("grants.withdraw_application")
+def _withdraw_application(user, application) -> bool:
+    from coalition.grants.models import WITHDRAWABLE
+
+    return (
+        application is not None
+        and application.applicant_id == user.id
+        and application.status in WITHDRAWABLE
+    )
