@@ -108,7 +108,44 @@ def world(make_user) -> World:
         )
     world = World(users=users)
     add_members(world)
+    add_grants(world)
     return world
+
+
+def add_grants(world: World) -> None:
+    """A fund with an open round and a draft round."""
+    from datetime import timedelta
+
+    from coalition.db import utcnow
+    from coalition.grants.models import Fund, Round, RoundPhase
+
+    fund = Fund(name="Access Fund", partner="Partner", currency="USD", total_budget=10_000_000)
+    fund.eligible_countries = ["KE", "NG", "SN"]
+    now = utcnow()
+    common = {
+        "fund": fund,
+        "budget": 5_000_000,
+        "min_grant": 100_000,
+        "max_grant": 2_000_000,
+        "description": "A round.",
+    }
+    world.objects["fund"] = fund
+    world.objects["open_round"] = Round(
+        title="Open round",
+        phase=RoundPhase.PUBLISHED,
+        opens_at=now - timedelta(days=1),
+        closes_at=now + timedelta(days=30),
+        **common,
+    )
+    world.objects["draft_round"] = Round(
+        title="Draft round",
+        phase=RoundPhase.DRAFT,
+        opens_at=now + timedelta(days=10),
+        closes_at=now + timedelta(days=40),
+        **common,
+    )
+    db.session.add_all([fund, world.objects["open_round"], world.objects["draft_round"]])
+    db.session.commit()
 
 
 def add_members(world: World) -> None:
