@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from coalition import audit
 from coalition.accounts import tokens, twofactor
@@ -16,6 +16,7 @@ from coalition.accounts.passwords import dummy_verify, hash_password, verify_pas
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.mail import queue_email
+from coalition.urls import external_url
 
 log = logging.getLogger("coalition.accounts")
 
@@ -38,11 +39,6 @@ def email_taken(email: str, *, except_user: User | None = None) -> bool:
     return user is not None and user is not except_user
 
 
-def _external(endpoint: str, **values) -> str:
-    """An absolute link for an email, built on BASE_URL (never on the Host header)."""
-    return current_app.config["BASE_URL"] + url_for(endpoint, **values)
-
-
 def _email_link(
     user: User,
     purpose: TokenPurpose,
@@ -62,7 +58,7 @@ def _email_link(
         template=template,
         language=language or user.language,
         name=user.name,
-        link=_external(endpoint, token=token),
+        link=external_url(endpoint, token=token),
         **context,
     )
     return token

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 
 from coalition import audit
 from coalition.accounts.models import Role, User
@@ -21,6 +21,7 @@ from coalition.members.models import (
     MemberStatus,
     MemberStatusChange,
 )
+from coalition.urls import external_url
 
 # The fields a member's own contact may change (the public profile).
 PROFILE_FIELDS = ("name", "acronym", "org_type", "website", "languages")
@@ -219,12 +220,8 @@ def _notify_staff_of_contact_edit(member: Member, actor: User) -> None:
             name=person.name,
             member_name=member.name,
             editor=actor.name,
-            link=_external("members.show", member_id=member.id),
+            link=external_url("members.show", member_id=member.id),
         )
-
-
-def _external(endpoint: str, **values) -> str:
-    return current_app.config["BASE_URL"] + url_for(endpoint, **values)
 
 
 def change_status(
