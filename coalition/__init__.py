@@ -112,6 +112,9 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from coalition import admin, core
     from coalition.accounts.views import bp as accounts_bp
+    from coalition.grants.application_views import bp as applications_bp
+    from coalition.grants.calls import calls_bp
+    from coalition.grants.round_applications import bp as round_applications_bp
     from coalition.grants.views import bp as grants_bp
     from coalition.members import blueprints as member_blueprints
     from coalition.steering.views import bp as steering_bp
@@ -123,6 +126,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(members_bp, url_prefix="/members")
     app.register_blueprint(public_members_bp)
     app.register_blueprint(grants_bp, url_prefix="/grants")
+    app.register_blueprint(calls_bp)
+    app.register_blueprint(round_applications_bp, url_prefix="/grants")
+    app.register_blueprint(applications_bp, url_prefix="/applications")
     app.register_blueprint(steering_bp, url_prefix="/steering")
 
 
@@ -133,6 +139,7 @@ def _init_templates(app: Flask) -> None:
     from coalition.accounts.forms import ConfirmForm, LanguageForm
     from coalition.audit import audit_value
     from coalition.countries import country_name
+    from coalition.grants.money import format_money
     from coalition.i18n import current_language, local_time, text_direction
 
     app.jinja_env.trim_blocks = True
@@ -148,6 +155,7 @@ def _init_templates(app: Flask) -> None:
             "current_language": current_language,
             "text_direction": text_direction,
             "languages": app.config["LANGUAGES"],
+            "money": format_money,
             "language_form": LanguageForm,
             "sign_out_form": ConfirmForm,
         }

@@ -107,8 +107,7 @@ def load_config(instance_path: str) -> dict:
         "RESET_TOKEN_MINUTES": _int("RESET_TOKEN_MINUTES", 60),
         "INVITE_TOKEN_DAYS": _int("INVITE_TOKEN_DAYS", 14),
         # Grant applications' attachments: outside the web root, never under /static.
-        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER")
-        or str(Path(instance_path) / "uploads"),
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
         "ATTACHMENT_MAX_BYTES": _int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
         "APPLICATION_MAX_BYTES": _int("APPLICATION_MAX_BYTES", 25 * 1024 * 1024),
         # Mail.

@@ -57,6 +57,15 @@ def lapse_members() -> None:
         log.info("members lapsed", extra={"fields": {"count": count}})
 
 
+def remove_orphan_files() -> None:
+    """Delete uploads no attachment points to (a request that failed after storing)."""
+    from coalition.grants.files import remove_orphans
+
+    removed = remove_orphans()
+    if removed:
+        log.info("orphan uploads removed", extra={"fields": {"count": len(removed)}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(
@@ -81,6 +90,15 @@ def build_scheduler(app) -> BlockingScheduler:
         hour=2,
         minute=15,
         id="lapse_members",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _job(app, remove_orphan_files),
+        "cron",
+        hour=3,
+        minute=30,
+        id="remove_orphan_files",
         max_instances=1,
         coalesce=True,
     )

@@ -145,6 +145,33 @@ def add_grants(world: World) -> None:
         **common,
     )
     db.session.add_all([fund, world.objects["open_round"], world.objects["draft_round"]])
+    db.session.flush()
+    from coalition.grants import files
+    from coalition.grants.models import Application, ApplicationStatus, Attachment, AttachmentKind
+
+    draft = Application(
+        round=world.objects["open_round"], applicant=world.users["applicant"], title="Draft"
+    )
+    stored = files.store(b"name,amount\nfield work,100\n", original_name="b.csv", current_total=0)
+    attachment = Attachment(
+        kind=AttachmentKind.BUDGET,
+        original_name=stored.original_name,
+        stored_name=stored.stored_name,
+        content_type=stored.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+    )
+    draft.attachments.append(attachment)
+    submitted = Application(
+        round=world.objects["open_round"],
+        applicant=world.users["applicant"],
+        title="Submitted",
+        status=ApplicationStatus.SUBMITTED,
+    )
+    db.session.add_all([draft, submitted])
+    world.objects["draft_application"] = draft
+    world.objects["draft_attachment"] = attachment
+    world.objects["submitted_application"] = submitted
     db.session.commit()
 
 

@@ -221,7 +221,11 @@ class Round(db.Model):
                 _(
                     "A round that is %(current)s cannot move to %(target)s.",
                     current=self.status_at(now).label.lower(),
-                    target=RoundStatus(target.value).label.lower(),
+                    target=(
+                        _("published")
+                        if target == RoundPhase.PUBLISHED
+                        else RoundStatus(target.value).label.lower()
+                    ),
                 )
             )
         if target == RoundPhase.IN_REVIEW and now < self.closes_at:

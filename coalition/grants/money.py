@@ -1,0 +1,128 @@
+"""Money as people type it and read it.
+
+Amounts are kept as integers in the currency's minor unit (cents). Forms take
+major units as decimal text ("12,500.50" or "12500.5"), parsed with Decimal,
+never float; pages show them with Babel's ``format_currency`` in the reader's
+language. Every amount here has two decimals, as the fund's currencies do.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from functools import cache
+
+from flask_babel import format_currency
+from flask_babel import lazy_gettext as _l
+from wtforms import StringField
+from wtforms.validators import ValidationError
+
+MINOR_PER_MAJOR = 100
+# Plain digits, or digits grouped by commas in threes; then at most two decimals.
+_AMOUNT = re.compile(r"^(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.(\d+))?$")
+# Larger than any budget, and safely inside a BIGINT.
+MAX_MINOR = 10**15
+
+
+class AmountError(ValueError):
+    """Text that is not an amount; ``message`` says why, for the person who typed it."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def parse_amount(text: str | None) -> int | None:
+    """'12,500.50' -> 1250050 (minor units). Empty -> None.
+
+    Refuses negative amounts, anything that is not a number, and more than two
+    decimals, with a message saying which.
+    """
+    if text is None:
+        return None
+    cleaned = str(text).strip()
+    if not cleaned:
+        return None
+    if cleaned.startswith(("-", "\u2212")):
+        raise AmountError(_l("Enter an amount of zero or more."))
+    match = _AMOUNT.match(cleaned)
+    if not match:
+        raise AmountError(_l("Enter an amount in figures, like 12,500.50."))
+    decimals = match.group(1)
+    if decimals is not None and len(decimals) > 2:
+        raise AmountError(_l("Enter an amount with at most two decimals."))
+    try:
+        major = Decimal(cleaned.replace(",", ""))
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only numbers
+        raise AmountError(_l("Enter an amount in figures, like 12,500.50.")) from exc
+    minor = int(major * MINOR_PER_MAJOR)
+    if minor >= MAX_MINOR:
+        raise AmountError(_l("Enter a smaller amount."))
+    return minor
+
+
+def to_major(minor: int) -> Decimal:
+    return Decimal(int(minor)) / MINOR_PER_MAJOR
+
+
+def amount_text(minor: int | None) -> str:
+    """Minor units as form text: 1250050 -> '12,500.50' (what ``parse_amount`` reads back)."""
+    if minor is None:
+        return ""
+    return f"{to_major(minor):,.2f}"
+
+
+def format_money(minor: int | None, currency: str) -> str:
+    """Minor units for reading, in the reader's language: 1250050, 'USD' -> '$12,500.50'."""
+    if minor is None:
+        return "—"
+    return format_currency(to_major(minor), currency)
+
+
+@cache
+def currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes Babel knows."""
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+def is_currency(code: str | None) -> bool:
+    return bool(code) and code in currency_codes()
+
+
+class AmountField(StringField):
+    """An amount typed in major units; ``data`` is the integer in minor units (or None).
+
+    What was typed is shown again as typed when the form comes back with an error.
+    """
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
+        super().__init__(label, validators, **kwargs)
+        self.raw_text = None
+
+    def process_formdata(self, valuelist):
+        self.raw_text = valuelist[0] if valuelist else ""
+        try:
+            self.data = parse_amount(self.raw_text)
+        except AmountError as exc:
+            self.data = None
+            raise ValueError(str(exc.message)) from exc
+
+    def _value(self):
+        if self.raw_text is not None:
+            return self.raw_text
+        return amount_text(self.data) if isinstance(self.data, int) else ""
+
+
+class AmountRequired:
+    """An amount must be given (and be valid; the field's own errors say why not)."""
+
+    def __init__(self, message=None):
+        self.message = message
+        self.field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if field.data is None and not field.errors:
+            raise ValidationError(self.message or _l("Enter an amount."))

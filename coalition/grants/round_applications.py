@@ -1,0 +1,228 @@
+"""A round's applications for staff and steering: the filtered list, its
+export, and the staff screening of submitted applications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from coalition import audit
+from coalition.countries import country_name
+from coalition.extensions import db
+from coalition.grants import applications as ops
+from coalition.grants.application_forms import ScreeningForm
+from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
+from coalition.grants.money import AmountError, format_money, parse_amount, to_major
+from coalition.policy import authorize, permission_required
+from coalition.spreadsheets import to_csv, to_xlsx
+
+bp = Blueprint("round_applications", __name__)
+
+PER_PAGE = 50
+AWAITING_SCREENING = (ApplicationStatus.SUBMITTED, ApplicationStatus.SCREENING)
+SCREENING_RESULTS = {
+    "pending": AWAITING_SCREENING,
+    "eligible": (ApplicationStatus.ELIGIBLE,),
+    "ineligible": (ApplicationStatus.INELIGIBLE,),
+}
+SORTS = {
+    "submitted": (Application.submitted_at.desc(), Application.id.desc()),
+    "amount": (Application.requested_amount.desc(), Application.id),
+    "-amount": (Application.requested_amount.asc(), Application.id),
+    "title": (Application.title, Application.id),
+    "country": (Application.org_country, Application.id),
+}
+
+
+def _round(round_id: int) -> Round:
+    round_ = db.session.get(Round, round_id)
+    if round_ is None:
+        abort(404)
+    return round_
+
+
+@dataclass
+class ApplicationFilters:
+    status: ApplicationStatus | None = None
+    country: str | None = None
+    min_amount: int | None = None
+    max_amount: int | None = None
+    screening: str = ""
+    sort: str = "submitted"
+
+    @classmethod
+    def from_args(cls, args) -> ApplicationFilters:
+        def amount(name):
+            try:
+                return parse_amount(args.get(name))
+            except AmountError:
+                return None
+
+        try:
+            status = ApplicationStatus(args.get("status")) if args.get("status") else None
+        except ValueError:
+            status = None
+        sort = args.get("sort", "submitted")
+        screening = args.get("screening", "")
+        return cls(
+            status=status,
+            country=(args.get("country") or "").upper()[:2] or None,
+            min_amount=amount("min"),
+            max_amount=amount("max"),
+            screening=screening if screening in SCREENING_RESULTS else "",
+            sort=sort if sort in SORTS else "submitted",
+        )
+
+    def as_args(self) -> dict[str, str]:
+        out = {
+            "status": self.status.value if self.status else "",
+            "country": self.country or "",
+            "min": str(to_major(self.min_amount)) if self.min_amount is not None else "",
+            "max": str(to_major(self.max_amount)) if self.max_amount is not None else "",
+            "screening": self.screening,
+            "sort": self.sort if self.sort != "submitted" else "",
+        }
+        return {k: v for k, v in out.items() if v}
+
+
+def round_query(round_: Round, filters: ApplicationFilters) -> sa.Select:
+    """The round's applications this viewer may list: never drafts (nobody but the
+    applicant works on a draft)."""
+    query = sa.select(Application).where(
+        Application.round_id == round_.id, Application.status != ApplicationStatus.DRAFT
+    )
+    if filters.status:
+        query = query.where(Application.status == filters.status)
+    if filters.country:
+        query = query.where(Application.org_country == filters.country)
+    if filters.min_amount is not None:
+        query = query.where(Application.requested_amount >= filters.min_amount)
+    if filters.max_amount is not None:
+        query = query.where(Application.requested_amount <= filters.max_amount)
+    if filters.screening:
+        query = query.where(Application.status.in_(SCREENING_RESULTS[filters.screening]))
+    return query.order_by(*SORTS[filters.sort])
+
+
+@bp.route("/rounds/<int:round_id>/applications")
+@permission_required("grants.read_round")
+def index(round_id: int):
+    round_ = _round(round_id)
+    filters = ApplicationFilters.from_args(request.args)
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        page = 1
+    listing = db.paginate(
+        round_query(round_, filters), page=page, per_page=PER_PAGE, error_out=False
+    )
+    countries = db.session.scalars(
+        sa.select(Application.org_country)
+        .where(Application.round_id == round_.id, Application.org_country.is_not(None))
+        .distinct()
+    ).all()
+    return render_template(
+        "grants/round_applications.html",
+        round=round_,
+        page=listing,
+        filters=filters,
+        statuses=[s for s in ApplicationStatus if s != ApplicationStatus.DRAFT],
+        countries=sorted((c, country_name(c)) for c in countries),
+        money=format_money,
+    )
+
+
+EXPORT_COLUMNS = (
+    ("id", lambda a: a.id),
+    ("title", lambda a: a.title),
+    ("organisation", lambda a: a.org_name),
+    ("country", lambda a: a.org_country),
+    ("status", lambda a: a.status.value),
+    ("requested", lambda a: str(to_major(a.requested_amount)) if a.requested_amount else None),
+    ("duration_months", lambda a: a.duration_months),
+    ("submitted_at", lambda a: a.submitted_at.isoformat() if a.submitted_at else None),
+)
+
+
+@bp.route("/rounds/<int:round_id>/applications.<any(csv, xlsx):fmt>", methods=["POST"])
+@permission_required("grants.read_round")
+def export(round_id: int, fmt: str):
+    """The filtered list as a spreadsheet (POST: an export is recorded in the audit log)."""
+    round_ = _round(round_id)
+    filters = ApplicationFilters.from_args(request.form)
+    applications = db.session.scalars(round_query(round_, filters)).all()
+    header = [name for name, _value in EXPORT_COLUMNS]
+    body = [[value(a) for _name, value in EXPORT_COLUMNS] for a in applications]
+    data = to_csv(header, body) if fmt == "csv" else to_xlsx(header, body, "Applications")
+    audit.record(
+        "applications.exported",
+        round_,
+        details={"format": fmt, "rows": len(body), "filters": filters.as_args()},
+    )
+    mimetype = (
+        "text/csv"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return Response(
+        data,
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="round-{round_.id}-applications.{fmt}"'
+        },
+    )
+
+
+@bp.route("/rounds/<int:round_id>/screening")
+@permission_required("grants.manage")
+def screening(round_id: int):
+    """Submitted applications waiting for staff screening, with the automatic checks."""
+    round_ = _round(round_id)
+    waiting = db.session.scalars(
+        sa.select(Application)
+        .where(Application.round_id == round_.id, Application.status.in_(AWAITING_SCREENING))
+        .order_by(Application.submitted_at, Application.id)
+    ).all()
+    checks = {
+        a.id: [p for p in ops.submission_problems(a, a.submitted_at) if p.field != "round"]
+        for a in waiting
+    }
+    return render_template(
+        "grants/screening.html",
+        round=round_,
+        applications=waiting,
+        checks=checks,
+        form=ScreeningForm(),
+        money=format_money,
+    )
+
+
+@bp.route("/applications/<int:application_id>/screen", methods=["POST"])
+@permission_required("grants.manage")
+def screen(application_id: int):
+    application = db.session.get(Application, application_id)
+    if application is None:
+        abort(404)
+    authorize("grants.view_application", application, hide=True)
+    form = ScreeningForm()
+    if form.validate_on_submit():
+        try:
+            ops.screen(
+                application,
+                actor=current_user._get_current_object(),
+                eligible=form.decision.data == "eligible",
+                reason=form.reason.data,
+            )
+        except DomainError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(_("Screening recorded; the applicant is told by email."), "success")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+    return redirect(url_for("round_applications.screening", round_id=application.round_id))

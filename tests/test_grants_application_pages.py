@@ -1,0 +1,330 @@
+"""The applicant's pages: the form saved as a draft, submitted once with a
+list of what is missing, attachments uploaded, downloaded and removed, and
+withdrawal."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from coalition.accounts.models import Role
+from coalition.db import utcnow
+from coalition.extensions import db
+from coalition.grants import files
+from coalition.grants.models import (
+    Application,
+    ApplicationStatus,
+    Attachment,
+    Fund,
+    Round,
+    RoundPhase,
+)
+from tests import sample_files
+from tests.conftest import outbox, post
+
+NOW = utcnow().replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def uploads(app, tmp_path, monkeypatch):
+    folder = tmp_path / "uploads"
+    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(folder))
+    return folder
+
+
+@pytest.fixture
+def open_round():
+    fund = Fund(name="Africa Fund", partner="Partner", currency="USD", total_budget=50_000_000)
+    fund.eligible_countries = ["KE", "SN"]
+    round_ = Round(
+        fund=fund,
+        title="Elections 2027",
+        phase=RoundPhase.PUBLISHED,
+        opens_at=NOW - timedelta(days=10),
+        closes_at=NOW + timedelta(days=10),
+        budget=20_000_000,
+        min_grant=500_000,
+        max_grant=5_000_000,
+        required_attachments=["proposal"],
+    )
+    db.session.add(round_)
+    db.session.commit()
+    return round_
+
+
+@pytest.fixture
+def applicant(make_user, login):
+    return login(make_user(Role.APPLICANT))
+
+
+def start(client, round_):
+    response = post(client, f"/applications/start/{round_.id}", token_from=f"/calls/{round_.id}")
+    assert response.status_code == 302, response.status_code
+    return int(re.search(r"/applications/(\d+)/edit", response.headers["Location"]).group(1))
+
+
+def form_data(client, application_id, **changes):
+    page = client.get(f"/applications/{application_id}/edit").get_data(as_text=True)
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+    data = {
+        "version": version,
+        "member_id": "",
+        "org_name": "Digital Watch Kenya",
+        "org_country": "KE",
+        "org_registration": "registered",
+        "fiscal_host_name": "",
+        "fiscal_host_country": "",
+        "title": "Watching the 2027 vote",
+        "summary": "Monitoring.",
+        "problem": "Disinformation.",
+        "activities": "Research.",
+        "outcomes": "A report.",
+        "elections": "General elections, August 2027",
+        "countries": ["KE"],
+        "duration_months": "12",
+        "requested_amount": "10,000.00",
+        "budget_lines-0-category": "Staff",
+        "budget_lines-0-description": "Researchers",
+        "budget_lines-0-amount": "7,000",
+        "budget_lines-1-category": "Travel",
+        "budget_lines-1-description": "Field work",
+        "budget_lines-1-amount": "3000.00",
+    }
+    data.update(changes)
+    return data
+
+
+def upload(client, application_id, content: bytes, name: str, kind="proposal"):
+    return post(
+        client,
+        f"/applications/{application_id}/attachments",
+        {"kind": kind, "file": (io.BytesIO(content), name)},
+        token_from=f"/applications/{application_id}/edit",
+        content_type="multipart/form-data",
+    )
+
+
+def test_save_a_draft_then_submit(client, applicant, open_round):
+    application_id = start(client, open_round)
+    response = post(
+        client,
+        f"/applications/{application_id}/edit",
+        form_data(client, application_id, title="Half done", summary=""),
+        token_from="/applications/",
+    )
+    assert response.status_code == 302
+    application = db.session.get(Application, application_id)
+    assert application.title == "Half done" and application.requested_amount == 1_000_000
+    assert [line.amount for line in application.budget_lines] == [700_000, 300_000]
+
+    # Submitting without the proposal attached: refused, with the list of what is missing.
+    response = post(
+        client,
+        f"/applications/{application_id}/edit",
+        {**form_data(client, application_id), "submit": "1"},
+        token_from="/applications/",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Not submitted yet" in page and "Attach the full proposal" in page
+    assert 'href="#attachments"' in page
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.DRAFT
+
+    assert upload(client, application_id, sample_files.pdf(), "proposal.pdf").status_code == 302
+    response = post(
+        client,
+        f"/applications/{application_id}/edit",
+        {**form_data(client, application_id), "submit": "1"},
+        token_from="/applications/",
+    )
+    assert response.status_code == 302
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.SUBMITTED
+    assert outbox("application_submitted")
+    # Read-only from now on.
+    assert client.get(f"/applications/{application_id}/edit").status_code == 404
+    assert "Submitted" in client.get("/applications/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"requested_amount": "-5"}, "Enter an amount of zero or more."),
+        ({"requested_amount": "lots"}, "Enter an amount in figures"),
+        ({"requested_amount": "1.005"}, "at most two decimals"),
+        ({"title": "x" * 201}, "Field cannot be longer than 200 characters."),
+        ({"duration_months": "99"}, "The duration is from 1 to 36 months."),
+    ],
+)
+def test_bad_input_is_refused_beside_the_field(client, applicant, open_round, changes, message):
+    application_id = start(client, open_round)
+    response = post(
+        client,
+        f"/applications/{application_id}/edit",
+        form_data(client, application_id, **changes),
+        token_from="/applications/",
+    )
+    page = response.get_data(as_text=True)
+    assert message in page
+    assert 'value="Digital Watch Kenya"' in page  # what was typed is kept
+    assert db.session.get(Application, application_id).org_name is None
+
+
+def test_budget_that_does_not_add_up(client, applicant, open_round):
+    application_id = start(client, open_round)
+    upload(client, application_id, sample_files.pdf(), "proposal.pdf")
+    response = post(
+        client,
+        f"/applications/{application_id}/edit",
+        {**form_data(client, application_id, requested_amount="10,000.01"), "submit": "1"},
+        token_from="/applications/",
+    )
+    assert "The budget lines add up to" in response.get_data(as_text=True)
+    assert db.session.get(Application, application_id).status == ApplicationStatus.DRAFT
+
+
+def test_stale_save_is_refused_and_keeps_what_was_typed(client, applicant, open_round):
+    application_id = start(client, open_round)
+    first = form_data(client, application_id, title="From window one")
+    second = form_data(client, application_id, title="From window two")
+    assert (
+        post(
+            client, f"/applications/{application_id}/edit", first, token_from="/applications/"
+        ).status_code
+        == 302
+    )
+    response = post(
+        client, f"/applications/{application_id}/edit", second, token_from="/applications/"
+    )
+    assert response.status_code == 409
+    assert 'value="From window two"' in response.get_data(as_text=True)
+    assert db.session.get(Application, application_id).title == "From window one"
+
+
+def test_drafts_are_read_only_after_the_close(client, applicant, open_round):
+    application_id = start(client, open_round)
+    data = form_data(client, application_id)
+    # The call closes while the form is open (the clock is the server's).
+    open_round.opens_at = NOW - timedelta(days=20)
+    open_round.closes_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    response = post(
+        client, f"/applications/{application_id}/edit", data, token_from="/applications/"
+    )
+    assert "The call has closed" in response.get_data(as_text=True)
+    assert db.session.get(Application, application_id).org_name is None
+
+
+def test_other_people_get_404(client, applicant, open_round, make_user, login):
+    application_id = start(client, open_round)
+    upload(client, application_id, sample_files.pdf(), "proposal.pdf")
+    attachment = db.session.scalar(sa.select(Attachment))
+    login(make_user(Role.APPLICANT))
+    for path in (
+        f"/applications/{application_id}",
+        f"/applications/{application_id}/edit",
+        f"/applications/{application_id}/attachments/{attachment.id}",
+    ):
+        assert client.get(path).status_code == 404, path
+    response = post(
+        client,
+        f"/applications/{application_id}/attachments/{attachment.id}/delete",
+        token_from="/applications/",
+    )
+    assert response.status_code == 404
+    assert files.path_of(attachment.stored_name).exists()
+
+
+# -- Attachments -------------------------------------------------------------------------------
+
+
+def test_upload_download_and_remove(client, applicant, open_round, uploads):
+    application_id = start(client, open_round)
+    content = sample_files.pdf()
+    response = upload(client, application_id, content, "../../etc/passwd.pdf")
+    assert response.status_code == 302
+    attachment = db.session.scalar(sa.select(Attachment))
+    assert attachment.original_name == "passwd.pdf"
+    assert re.fullmatch(r"[0-9a-f]{32}", attachment.stored_name)
+    stored = uploads / attachment.stored_name
+    assert stored.read_bytes() == content and oct(stored.stat().st_mode & 0o777) == "0o600"
+
+    response = client.get(f"/applications/{application_id}/attachments/{attachment.id}")
+    assert response.status_code == 200 and response.data == content
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Type"] == "application/pdf"
+
+    post(
+        client,
+        f"/applications/{application_id}/attachments/{attachment.id}/delete",
+        token_from=f"/applications/{application_id}/edit",
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+    assert not stored.exists()
+    assert os.listdir(uploads) == []  # nothing orphaned stays on disk
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (sample_files.png(), "photo.pdf", "not one of the allowed types"),
+        (sample_files.exe(), "setup.pdf", "not one of the allowed types"),
+        (sample_files.pdf_with_open_action_javascript(), "x.pdf", "JavaScript"),
+        (b"", "empty.pdf", "empty"),
+    ],
+)
+def test_refused_uploads_leave_nothing(
+    client, applicant, open_round, uploads, content, name, message
+):
+    application_id = start(client, open_round)
+    response = upload(client, application_id, content, name)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert message in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+    assert not uploads.exists() or os.listdir(uploads) == []
+
+
+def test_upload_over_the_size_limit(client, app, applicant, open_round, monkeypatch):
+    monkeypatch.setitem(app.config, "ATTACHMENT_MAX_BYTES", 1000)
+    application_id = start(client, open_round)
+    response = upload(client, application_id, sample_files.csv_utf8() * 100, "big.csv")
+    assert "larger than" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+# -- Withdrawal --------------------------------------------------------------------------------
+
+
+def test_withdraw_a_submitted_application(client, applicant, open_round):
+    application_id = start(client, open_round)
+    upload(client, application_id, sample_files.pdf(), "proposal.pdf")
+    post(
+        client,
+        f"/applications/{application_id}/edit",
+        {**form_data(client, application_id), "submit": "1"},
+        token_from="/applications/",
+    )
+    response = post(
+        client,
+        f"/applications/{application_id}/withdraw",
+        {"reason": ""},
+        token_from=f"/applications/{application_id}/withdraw",
+    )
+    assert "Say why you withdraw" in response.get_data(as_text=True)
+    response = post(
+        client,
+        f"/applications/{application_id}/withdraw",
+        {"reason": "Other funding came through"},
+        token_from=f"/applications/{application_id}/withdraw",
+    )
+    assert response.status_code == 302
+    application = db.session.get(Application, application_id)
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.WITHDRAWN
+    assert application.withdrawal_reason == "Other funding came through"
