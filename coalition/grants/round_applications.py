@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from coalition import audit
 from coalition.countries import country_name
@@ -182,11 +183,20 @@ def export(round_id: int, fmt: str):
 def screening(round_id: int):
     """Submitted applications waiting for staff screening, with the automatic checks."""
     round_ = _round(round_id)
-    waiting = db.session.scalars(
+    try:
+        page_number = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        page_number = 1
+    page = db.paginate(
         sa.select(Application)
         .where(Application.round_id == round_.id, Application.status.in_(AWAITING_SCREENING))
-        .order_by(Application.submitted_at, Application.id)
-    ).all()
+        .options(selectinload(Application.budget_lines), selectinload(Application.attachments))
+        .order_by(Application.submitted_at, Application.id),
+        page=page_number,
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    waiting = page.items
     checks = {
         a.id: [p for p in ops.submission_problems(a, a.submitted_at) if p.field != "round"]
         for a in waiting
@@ -194,6 +204,7 @@ def screening(round_id: int):
     return render_template(
         "grants/screening.html",
         round=round_,
+        page=page,
         applications=waiting,
         checks=checks,
         form=ScreeningForm(),
