@@ -351,6 +351,8 @@ class Application(db.Model):
     __tablename__ = "applications"
     __table_args__ = (
         sa.Index("ix_applications_round_status", "round_id", "status"),
+        sa.Index("ix_applications_round_submitted", "round_id", "submitted_at"),
+        sa.Index("ix_applications_round_country", "round_id", "org_country"),
         sa.Index("ix_applications_applicant", "applicant_id", "created_at"),
         sa.CheckConstraint(
             "requested_amount IS NULL OR requested_amount >= 0", name="amount_positive"

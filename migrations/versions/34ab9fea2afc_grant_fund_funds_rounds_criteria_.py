@@ -100,6 +100,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_applications_org_country'), ['org_country'], unique=False)
         batch_op.create_index(batch_op.f('ix_applications_round_id'), ['round_id'], unique=False)
         batch_op.create_index('ix_applications_round_status', ['round_id', 'status'], unique=False)
+        batch_op.create_index('ix_applications_round_submitted', ['round_id', 'submitted_at'], unique=False)
+        batch_op.create_index('ix_applications_round_country', ['round_id', 'org_country'], unique=False)
 
     op.create_table('criteria',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -198,6 +200,8 @@ def downgrade():
     op.drop_table('criteria')
     with op.batch_alter_table('applications', schema=None) as batch_op:
         batch_op.drop_index('ix_applications_round_status')
+        batch_op.drop_index('ix_applications_round_submitted')
+        batch_op.drop_index('ix_applications_round_country')
         batch_op.drop_index(batch_op.f('ix_applications_round_id'))
         batch_op.drop_index(batch_op.f('ix_applications_org_country'))
         batch_op.drop_index(batch_op.f('ix_applications_member_id'))
