@@ -20,6 +20,7 @@ DEMO_ACCOUNTS = [
 ]
 # The demo members are the same every time (for the same day).
 DEMO_MEMBERS_SEED = 2024
+DEMO_GRANTS_SEED = 2026
 
 
 def random_password() -> str:
@@ -36,6 +37,7 @@ def seed() -> list[dict[str, str]]:
         ops.create_user(email=email, name=name, password=password, roles=[role])
         accounts.append({"role": role.value, "email": email, "password": password})
     _seed_members()
+    _seed_grants()
     return accounts
 
 
@@ -48,3 +50,13 @@ def _seed_members() -> None:
         return
     contact = ops.find_by_email("contact@demo.coalition.test")
     seed_members(random.Random(DEMO_MEMBERS_SEED), contact_user=contact)
+
+
+def _seed_grants() -> None:
+    """The Africa fund with an open and a closed round, once (only while no fund exists)."""
+    from coalition.grants.demo import seed_grants
+    from coalition.grants.models import Fund
+
+    if db.session.scalar(sa.select(Fund.id).limit(1)) is not None:
+        return
+    seed_grants(random.Random(DEMO_GRANTS_SEED))
