@@ -101,3 +101,18 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sync_rows(rows: list, wanted, *, key: str, make) -> None:
+    """Make a collection of one-value rows (countries, focus areas) hold exactly ``wanted``.
+
+    Rows already there stay (no needless delete and insert); the others are
+    removed or added with ``make(value)``.
+    """
+    wanted = set(wanted)
+    for row in list(rows):
+        if getattr(row, key) not in wanted:
+            rows.remove(row)
+    have = {getattr(row, key) for row in rows}
+    for value in sorted(wanted - have):
+        rows.append(make(value))

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coalition.accounts.models import User
-from coalition.db import UTCDateTime, enum_column, utcnow
+from coalition.db import UTCDateTime, enum_column, sync_rows, utcnow
 from coalition.extensions import db
 from coalition.i18n import cached_label
 
@@ -65,13 +65,12 @@ class Fund(db.Model):
 
     @eligible_countries.setter
     def eligible_countries(self, codes) -> None:
-        wanted = {c.upper() for c in codes}
-        for row in list(self.country_rows):
-            if row.country not in wanted:
-                self.country_rows.remove(row)
-        have = {r.country for r in self.country_rows}
-        for code in sorted(wanted - have):
-            self.country_rows.append(FundCountry(country=code))
+        sync_rows(
+            self.country_rows,
+            {c.upper() for c in codes},
+            key="country",
+            make=lambda code: FundCountry(country=code),
+        )
 
 
 # -- Rounds ---------------------------------------------------------------------
@@ -421,13 +420,12 @@ class Application(db.Model):
 
     @countries.setter
     def countries(self, codes) -> None:
-        wanted = {c.upper() for c in codes}
-        for row in list(self.country_rows):
-            if row.country not in wanted:
-                self.country_rows.remove(row)
-        have = {r.country for r in self.country_rows}
-        for code in sorted(wanted - have):
-            self.country_rows.append(ApplicationCountry(country=code))
+        sync_rows(
+            self.country_rows,
+            {c.upper() for c in codes},
+            key="country",
+            make=lambda code: ApplicationCountry(country=code),
+        )
 
     @property
     def budget_total(self) -> int:

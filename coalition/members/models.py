@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from coalition.accounts.models import User
 from coalition.countries import Region, country_name, fold, region_of
-from coalition.db import UTCDateTime, enum_column, utcnow
+from coalition.db import UTCDateTime, enum_column, sync_rows, utcnow
 from coalition.extensions import db
 from coalition.i18n import cached_label
 
@@ -251,13 +251,12 @@ class Member(db.Model):
 
     @focus_areas.setter
     def focus_areas(self, values) -> None:
-        wanted = {FocusArea(v) for v in values}
-        for row in list(self.focus_rows):
-            if FocusArea(row.focus_area) not in wanted:
-                self.focus_rows.remove(row)
-        have = {FocusArea(r.focus_area) for r in self.focus_rows}
-        for value in wanted - have:
-            self.focus_rows.append(MemberFocus(focus_area=value))
+        sync_rows(
+            self.focus_rows,
+            {FocusArea(v) for v in values},
+            key="focus_area",
+            make=lambda value: MemberFocus(focus_area=value),
+        )
 
     @property
     def work_countries(self) -> list[str]:
@@ -265,13 +264,12 @@ class Member(db.Model):
 
     @work_countries.setter
     def work_countries(self, codes) -> None:
-        wanted = {c.upper() for c in codes}
-        for row in list(self.country_rows):
-            if row.country not in wanted:
-                self.country_rows.remove(row)
-        have = {r.country for r in self.country_rows}
-        for code in sorted(wanted - have):
-            self.country_rows.append(MemberCountryRow(country=code))
+        sync_rows(
+            self.country_rows,
+            {c.upper() for c in codes},
+            key="country",
+            make=lambda code: MemberCountryRow(country=code),
+        )
 
     @property
     def country_name(self) -> str:
