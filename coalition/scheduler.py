@@ -67,41 +67,16 @@ def remove_orphan_files() -> None:
 
 
 def build_scheduler(app) -> BlockingScheduler:
+    """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(
-        _job(app, deliver_outbox),
-        "interval",
-        seconds=app.config["OUTBOX_POLL_SECONDS"],
-        id="deliver_outbox",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _job(app, run_jobs),
-        "interval",
-        seconds=app.config["JOBS_POLL_SECONDS"],
-        id="run_jobs",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _job(app, lapse_members),
-        "cron",
-        hour=2,
-        minute=15,
-        id="lapse_members",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _job(app, remove_orphan_files),
-        "cron",
-        hour=3,
-        minute=30,
-        id="remove_orphan_files",
-        max_instances=1,
-        coalesce=True,
-    )
+    jobs = [
+        (deliver_outbox, {"trigger": "interval", "seconds": app.config["OUTBOX_POLL_SECONDS"]}),
+        (run_jobs, {"trigger": "interval", "seconds": app.config["JOBS_POLL_SECONDS"]}),
+        (lapse_members, {"trigger": "cron", "hour": 2, "minute": 15}),
+        (remove_orphan_files, {"trigger": "cron", "hour": 3, "minute": 30}),
+    ]
+    for fn, timing in jobs:
+        scheduler.add_job(_job(app, fn), id=fn.__name__, max_instances=1, coalesce=True, **timing)
     return scheduler
 
 

@@ -329,15 +329,20 @@ def submit(application: Application, *, actor: User, now: datetime | None = None
         actor=actor,
         changes={"status": ["draft", "submitted"]},
     )
+    _tell_applicant(application, f"application_submitted:{application.id}", "application_submitted")
+    _notify_staff_of_submission(application)
+
+
+def _tell_applicant(application: Application, key: str, template: str) -> None:
+    """Email the applicant a link, in their language; never the proposal's content."""
     queue_email(
-        key=f"application_submitted:{application.id}",
+        key=key,
         recipient=application.applicant.email,
-        template="application_submitted",
+        template=template,
         language=application.applicant.language,
         name=application.applicant.name,
         link=_link(application),
     )
-    _notify_staff_of_submission(application)
 
 
 def _notify_staff_of_submission(application: Application) -> None:
@@ -371,14 +376,7 @@ def withdraw(application: Application, *, actor: User, reason: str) -> None:
         actor=actor,
         changes={"status": [old.value, "withdrawn"]},
     )
-    queue_email(
-        key=f"application_withdrawn:{application.id}",
-        recipient=application.applicant.email,
-        template="application_withdrawn",
-        language=application.applicant.language,
-        name=application.applicant.name,
-        link=_link(application),
-    )
+    _tell_applicant(application, f"application_withdrawn:{application.id}", "application_withdrawn")
 
 
 def screen(application: Application, *, actor: User, eligible: bool, reason: str) -> None:
@@ -401,13 +399,10 @@ def screen(application: Application, *, actor: User, eligible: bool, reason: str
         changes={"status": [old.value, target.value]},
         details={"reason": reason},
     )
-    queue_email(
-        key=f"application_screened:{application.id}:{target.value}",
-        recipient=application.applicant.email,
-        template="application_status_changed",
-        language=application.applicant.language,
-        name=application.applicant.name,
-        link=_link(application),
+    _tell_applicant(
+        application,
+        f"application_screened:{application.id}:{target.value}",
+        "application_status_changed",
     )
 
 
