@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from flask import Flask, g, request
 from flask_login import current_user
 
+from coalition.accounts.session import signed_in_user_id
+
 
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -84,10 +86,8 @@ def init_request_logging(app: Flask) -> None:
             "ip": request.remote_addr,
             "bytes": response.calculate_content_length(),
         }
-        try:
-            if current_user.is_authenticated:
-                fields["user_id"] = current_user.id
-        except Exception:  # noqa: S110
-            pass
+        user_id = signed_in_user_id()
+        if user_id is not None:
+            fields["user_id"] = user_id
         request_log.info("request", extra={"fields": fields})
         return response

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
-from flask_login import current_user
+from flask import Flask, current_app, request, session
 
 from coalition.extensions import db
 
@@ -38,7 +37,8 @@ def init_security_headers(app: Flask) -> None:
         if current_app.config.get("PRODUCTION"):
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         private = request.endpoint != "static" and (
-            current_user.is_authenticated or request.method != "GET" or is_download
+            # Whoever carries a signed-in session (read without loading the user).
+            "_user_id" in session or request.method != "GET" or is_download
         )
         if private:
             headers["Cache-Control"] = "no-store"

@@ -312,6 +312,30 @@ def test_request_log_has_no_token_or_query(client, caplog):
     assert not any("SECRET-TOKEN-VALUE" in line or "SECRET-QUERY" in line for line in lines)
 
 
+def test_a_signed_in_request_loads_its_user_once_and_logs_who(client, make_user, login, caplog):
+    """After the commit point the user is expired: neither the log line nor the
+    cache header may load it again (two queries on every page)."""
+    user = login(make_user())
+    statements = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with caplog.at_level(logging.INFO):
+            response = client.get("/account/")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    user_loads = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM users" in s]
+    assert len(user_loads) == 1, user_loads
+    lines = [json.loads(JSONFormatter().format(r)) for r in caplog.records]
+    [logged] = [line for line in lines if line.get("message") == "request"]
+    assert logged["user_id"] == user.id
+
+
 def test_user_input_line_breaks_are_escaped():
     record = logging.LogRecord("x", logging.INFO, "f", 1, "msg", (), None)
     record.fields = {"email": "a@b.c\ninjected: yes"}

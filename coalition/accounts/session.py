@@ -7,7 +7,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
 from coalition.accounts.models import User
@@ -15,6 +15,17 @@ from coalition.extensions import db
 
 PENDING_KEY = "pending_2fa"
 AUTH_AT_KEY = "auth_at"
+
+
+def signed_in_user_id() -> int | None:
+    """The id of the user this request signed in, read without loading anything.
+
+    After the commit point the user is expired; asking it ``is_authenticated``
+    then would load it again just to log or to choose a cache header.
+    """
+    user = g.get("_login_user")
+    state = sa.inspect(user, raiseerr=False) if user is not None else None
+    return state.identity[0] if state is not None and state.identity else None
 
 
 def safe_next(target: str | None, default: str | None = None) -> str:
