@@ -39,6 +39,13 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _hour(name: str, default: int) -> int:
+    hour = _int(name, default)
+    if not 0 <= hour <= 23:
+        raise ConfigError(f"{name} must be an hour from 0 to 23, not {hour}")
+    return hour
+
+
 def read_secret_key(instance_path: str) -> str | None:
     """SECRET_KEY from the environment, else from instance/secret_key (written by make run)."""
     key = os.environ.get("SECRET_KEY")
@@ -122,6 +129,8 @@ def load_config(instance_path: str) -> dict:
         "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
         "OUTBOX_POLL_SECONDS": _int("OUTBOX_POLL_SECONDS", 10),
         "JOBS_POLL_SECONDS": _int("JOBS_POLL_SECONDS", 3),
+        # The convenors' daily digest of new grant applications, at this hour (UTC).
+        "SUBMISSION_DIGEST_HOUR": _hour("SUBMISSION_DIGEST_HOUR", 6),
         # Logging.
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
     }

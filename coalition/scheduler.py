@@ -66,6 +66,16 @@ def remove_orphan_files() -> None:
         log.info("orphan uploads removed", extra={"fields": {"count": len(removed)}})
 
 
+def send_submission_digests() -> None:
+    """Tell the convenors, once a day, of the grant applications submitted since the last time."""
+    from coalition.grants.applications import send_submission_digest
+
+    count = send_submission_digest()
+    db.session.commit()
+    if count:
+        log.info("submission digest queued", extra={"fields": {"applications": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -74,6 +84,10 @@ def build_scheduler(app) -> BlockingScheduler:
         (run_jobs, {"trigger": "interval", "seconds": app.config["JOBS_POLL_SECONDS"]}),
         (lapse_members, {"trigger": "cron", "hour": 2, "minute": 15}),
         (remove_orphan_files, {"trigger": "cron", "hour": 3, "minute": 30}),
+        (
+            send_submission_digests,
+            {"trigger": "cron", "hour": app.config["SUBMISSION_DIGEST_HOUR"], "minute": 0},
+        ),
     ]
     for fn, timing in jobs:
         scheduler.add_job(_job(app, fn), id=fn.__name__, max_instances=1, coalesce=True, **timing)

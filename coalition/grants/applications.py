@@ -330,7 +330,7 @@ def submit(application: Application, *, actor: User, now: datetime | None = None
         changes={"status": ["draft", "submitted"]},
     )
     _tell_applicant(application, f"application_submitted:{application.id}", "application_submitted")
-    _notify_staff_of_submission(application)
+    # Staff hear of it in the next daily digest (send_submission_digest).
 
 
 def _tell_applicant(application: Application, key: str, template: str) -> None:
@@ -345,21 +345,61 @@ def _tell_applicant(application: Application, key: str, template: str) -> None:
     )
 
 
-def _notify_staff_of_submission(application: Application) -> None:
-    """Until the scheduler batches them daily, staff hear of each submission at once."""
+def send_submission_digest(now: datetime | None = None) -> int:
+    """Tell every active convenor, once, of the applications submitted since the last digest.
+
+    One email per convenor, in their language: per round, its title, how many
+    new applications and a link to the round's list. No proposal content
+    leaves by email. The pending rows are claimed (``staff_notified_at``) by
+    one UPDATE before any email is queued, so two runs never report the same
+    application; the email key names the batch's highest application id, so
+    re-running a batch queues nothing twice. Flushes only: the caller commits,
+    and a rollback leaves both the emails and the claim undone. Returns the
+    number of applications reported (0 when nothing is new or nobody is
+    there to tell; those wait for the next run).
+    """
+    now = now or utcnow()
     staff = db.session.scalars(
-        sa.select(User).where(User.active.is_(True), User.role_rows.any(role=Role.CONVENOR))
+        sa.select(User)
+        .where(User.active.is_(True), User.role_rows.any(role=Role.CONVENOR))
+        .order_by(User.id)
     ).all()
+    if not staff:
+        return 0
+    claimed = db.session.execute(
+        sa.update(Application)
+        .where(Application.submitted_at.is_not(None), Application.staff_notified_at.is_(None))
+        .values(staff_notified_at=now)
+        .returning(Application.id, Application.round_id)
+    ).all()
+    if not claimed:
+        return 0
+    counts: dict[int, int] = {}
+    for row in claimed:
+        counts[row.round_id] = counts.get(row.round_id, 0) + 1
+    rounds = db.session.scalars(
+        sa.select(Round).where(Round.id.in_(counts)).order_by(Round.closes_at, Round.id)
+    ).all()
+    listing = [
+        {
+            "title": round_.title,
+            "count": counts[round_.id],
+            "link": external_url("round_applications.index", round_id=round_.id),
+        }
+        for round_ in rounds
+    ]
+    batch = max(row.id for row in claimed)
     for person in staff:
         queue_email(
-            key=f"new_submission:{application.id}:{person.id}",
+            key=f"submission_digest:{batch}:{person.id}",
             recipient=person.email,
-            template="new_submission_staff",
+            template="submission_digest_staff",
             language=person.language,
             name=person.name,
-            round_title=application.round.title,
-            link=_link(application),
+            total=len(claimed),
+            rounds=listing,
         )
+    return len(claimed)
 
 
 def withdraw(application: Application, *, actor: User, reason: str) -> None:

@@ -353,6 +353,8 @@ class Application(db.Model):
         sa.Index("ix_applications_round_submitted", "round_id", "submitted_at"),
         sa.Index("ix_applications_round_country", "round_id", "org_country"),
         sa.Index("ix_applications_applicant", "applicant_id", "created_at"),
+        # The daily staff digest looks for submitted rows staff have not heard of.
+        sa.Index("ix_applications_staff_notified", "staff_notified_at", "submitted_at"),
         sa.CheckConstraint(
             "requested_amount IS NULL OR requested_amount >= 0", name="amount_positive"
         ),
@@ -389,6 +391,8 @@ class Application(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # When the convenors' daily digest counted this submission (null: not yet).
+    staff_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawal_reason: Mapped[str | None] = mapped_column(sa.Text)
     screening_reason: Mapped[str | None] = mapped_column(sa.Text)
     version: Mapped[int] = mapped_column(default=1)
