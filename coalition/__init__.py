@@ -63,12 +63,20 @@ def _init_extensions(app: Flask) -> None:
     from coalition import models  # noqa: F401 - every model, for Alembic and relationships
     from coalition.db import configure_sqlite
     from coalition.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from coalition.i18n import select_locale, select_timezone
+    from coalition.i18n import install_template_gettext, select_locale, select_timezone
 
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    from coalition.members.search import include_object
+
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        compare_type=True,
+        include_object=include_object,
+    )
     csrf.init_app(app)
     babel.init_app(
         app,
@@ -76,6 +84,7 @@ def _init_extensions(app: Flask) -> None:
         timezone_selector=select_timezone,
         default_translation_directories=str(PROJECT_ROOT / "translations"),
     )
+    install_template_gettext(app)
     limiter.init_app(app)
 
     login_manager.init_app(app)
@@ -141,6 +150,7 @@ def _init_templates(app: Flask) -> None:
     from coalition.countries import country_name
     from coalition.grants.money import format_money
     from coalition.i18n import current_language, local_time, text_direction
+    from coalition.templating import options
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
@@ -156,6 +166,7 @@ def _init_templates(app: Flask) -> None:
             "text_direction": text_direction,
             "languages": app.config["LANGUAGES"],
             "money": format_money,
+            "options": options,
             "language_form": LanguageForm,
             "sign_out_form": ConfirmForm,
         }

@@ -165,6 +165,7 @@ def lookup_country(value: str | None) -> str | None:
     return _name_index().get(fold(text))
 
 
+@cache
 def country_name(code: str | None) -> str:
     if not code:
         return ""

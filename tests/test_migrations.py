@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 
 from coalition.config import normalise_db_url
 from coalition.extensions import db
+from coalition.members.search import include_object
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_migrated_schema_matches_the_models(app):
     # The session's schema was built by `flask db upgrade` (see conftest).
     context = MigrationContext.configure(
-        db.session.connection(), opts={"compare_type": True, "compare_server_default": False}
+        db.session.connection(),
+        opts={
+            "compare_type": True,
+            "compare_server_default": False,
+            "include_object": include_object,
+        },
     )
     assert compare_metadata(context, db.metadata) == []
 

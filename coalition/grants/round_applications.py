@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, load_only, selectinload
 
 from coalition import audit
 from coalition.countries import country_name
@@ -118,9 +118,19 @@ def index(round_id: int):
         page = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page = 1
-    listing = db.paginate(
-        round_query(round_, filters), page=page, per_page=PER_PAGE, error_out=False
+    # The list shows a few columns: leave the long texts and the relations unread.
+    listed = round_query(round_, filters).options(
+        lazyload("*"),
+        load_only(
+            Application.title,
+            Application.org_name,
+            Application.org_country,
+            Application.requested_amount,
+            Application.status,
+            Application.submitted_at,
+        ),
     )
+    listing = db.paginate(listed, page=page, per_page=PER_PAGE, error_out=False)
     countries = db.session.scalars(
         sa.select(Application.org_country)
         .where(Application.round_id == round_.id, Application.org_country.is_not(None))

@@ -23,10 +23,10 @@ class MemberKind(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return cached_label(
-            self,
-            {MemberKind.ORGANISATION: _l("Organisation"), MemberKind.EXPERT: _l("Expert")}[self],
-        )
+        return cached_label(self, KIND_LABELS[self])
+
+
+KIND_LABELS = {MemberKind.ORGANISATION: _l("Organisation"), MemberKind.EXPERT: _l("Expert")}
 
 
 class OrgType(enum.StrEnum):

@@ -11,7 +11,8 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
 from coalition.countries import Region, fold, lookup_country
-from coalition.db import utcnow
+from coalition.db import rarely_true, utcnow
+from coalition.members import search
 from coalition.members.models import (
     FocusArea,
     Member,
@@ -87,29 +88,33 @@ class MemberFilters:
         return {k: v for k, v in out.items() if v}
 
 
-def text_search(q: str, *, staff: bool) -> sa.Select:
-    """The ids of members matching every word of ``q``, accents and case ignored.
+def text_condition(q: str, *, staff: bool):
+    """Members matching every word of ``q``, accents and case ignored.
 
-    Staff search names, acronyms and contacts; the public, names and acronyms.
-    A subquery of ids: the page's ORDER BY then sorts the few matches instead
-    of walking the whole name index to avoid a sort (SQLite does that, slowly).
+    Staff search names, acronyms and contacts, through the search index
+    (``coalition.members.search``); the public, names and acronyms only.
     """
-    searched = Member.search_text if staff else Member.name_key
-    query = sa.select(Member.id)
-    for word in fold(q).split()[:8]:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(
-            sa.or_(
-                searched.like(f"%{escaped}%", escape="\\"),
-                sa.func.lower(Member.acronym) == word,
+    words = fold(q).split()[:8]
+    if staff:
+        return search.staff_condition(words)
+    if not words:
+        return sa.true()
+    return rarely_true(
+        sa.and_(
+            *(
+                sa.or_(
+                    Member.name_key.like(search.like_pattern(word), escape="\\"),
+                    sa.func.lower(Member.acronym) == word,
+                )
+                for word in words
             )
         )
-    return query
+    )
 
 
 def apply_filters(query: sa.Select, filters: MemberFilters) -> sa.Select:
     if filters.q:
-        query = query.where(Member.id.in_(text_search(filters.q, staff=True)))
+        query = query.where(text_condition(filters.q, staff=True))
     if filters.status:
         query = query.where(Member.status == filters.status)
     if filters.kind:
@@ -170,7 +175,7 @@ def public_query(filters: MemberFilters) -> sa.Select:
     query = sa.select(Member).where(public_condition()).options(selectinload(Member.focus_rows))
     if filters.q:
         # Contacts are not public: search name and acronym only.
-        query = query.where(Member.id.in_(text_search(filters.q, staff=False)))
+        query = query.where(text_condition(filters.q, staff=False))
     # Countries of work are not public: the country filter is the home country only.
     if filters.country:
         query = query.where(Member.country == filters.country)
@@ -223,6 +228,10 @@ class MemberRow:
         from coalition.countries import country_name
 
         return country_name(self.country)
+
+    @property
+    def focus_text(self) -> str:
+        return ", ".join(focus.label for focus in self.focus_areas)
 
     def is_steering(self, on: date | None = None) -> bool:
         on = on or utcnow().date()

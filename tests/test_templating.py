@@ -1,0 +1,22 @@
+"""The option lists the filter forms draw in one go."""
+
+from __future__ import annotations
+
+from coalition.members.models import MemberStatus
+from coalition.templating import options
+
+
+def test_options_escape_and_mark_the_chosen_one(app):
+    html = str(options([("KE", "Kenya"), ("X<", 'Say "hi" & go')], "X<"))
+    assert html == (
+        '<option value="KE">Kenya</option>'
+        '<option value="X&lt;" selected>Say &#34;hi&#34; &amp; go</option>'
+    )
+
+
+def test_options_of_labelled_enums(app):
+    with app.test_request_context():
+        html = str(options([MemberStatus.ACTIVE, MemberStatus.LAPSED], MemberStatus.LAPSED))
+    assert '<option value="active">Active</option>' in html
+    assert '<option value="lapsed" selected>Lapsed</option>' in html
+    assert "selected" not in str(options([MemberStatus.ACTIVE], None))
