@@ -1,5 +1,6 @@
-"""A member's own contacts: edit the member's public profile and contacts, and
-confirm the membership each year (routes on the members blueprint).
+"""A member's own contacts: edit the member's public profile and contacts,
+confirm the membership each year, and give or withdraw consent to the public
+directory (routes on the members blueprint).
 
 Staff may use these pages too. Anyone else, another member's contact
 included, is told the page does not exist (S13).
@@ -17,7 +18,12 @@ from coalition.accounts.forms import ConfirmForm
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.members import operations as ops
-from coalition.members.forms import ProfileForm, flat_errors
+from coalition.members.forms import (
+    CONSENT_WORDING,
+    ProfileForm,
+    PublicConsentForm,
+    flat_errors,
+)
 from coalition.members.models import Member, MemberContact, MemberStatus
 from coalition.members.views import bp
 from coalition.policy import authorize, can
@@ -88,6 +94,8 @@ def _render_profile(
             can_confirm=member.status in CONFIRMABLE,
             confirmation_due_at=due,
             confirmation_overdue=due is not None and due < utcnow(),
+            consent_form=PublicConsentForm.for_member(member),
+            consent_wording=CONSENT_WORDING,
         ),
         status,
     )
@@ -153,6 +161,36 @@ def confirm_membership(member_id: int):
                 "Thank you: the membership is confirmed. The next confirmation is due by %(date)s.",
                 date=format_date(due, "long"),
             ),
+            "success",
+        )
+    return redirect(url_for("members.profile", member_id=member.id))
+
+
+@bp.route("/<int:member_id>/consent", methods=["POST"])
+def public_consent(member_id: int):
+    """Give or withdraw consent to the public directory: one button, at once."""
+    member = _member_for_contact(member_id)
+    staff = can(current_user, "members.manage", member)
+    form = PublicConsentForm()
+    if not form.validate_on_submit():
+        abort(400)
+    changes = ops.set_public_consent(
+        member,
+        actor=current_user._get_current_object(),
+        consent=form.consent,
+        wording=str(CONSENT_WORDING),
+        by_contact=not staff,
+    )
+    if not changes:
+        flash(_("Nothing was changed."), "info")
+    elif form.consent:
+        flash(
+            _("Thank you: your consent to be listed in the public directory is recorded."),
+            "success",
+        )
+    else:
+        flash(
+            _("Your consent is withdrawn: the public directory does not list you any more."),
             "success",
         )
     return redirect(url_for("members.profile", member_id=member.id))

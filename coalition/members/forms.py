@@ -26,7 +26,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
 
 from coalition.accounts.forms import MultiCheckboxField, ValidEmail, language_choices
 from coalition.config import LANGUAGES
@@ -37,8 +37,8 @@ from coalition.members.models import FocusArea, Member, MemberKind, OrgType
 # word for word (in the language it was shown in) with the time it was given.
 CONSENT_WORDING = _l(
     "We agree that our name, acronym, kind, type, country, focus areas and website are "
-    "listed in the coalition's public member directory. We can withdraw this at any time "
-    "by writing to the convenor staff."
+    "listed in the coalition's public member directory. We can withdraw this at any time, "
+    "from our member profile or by writing to the convenor staff."
 )
 # The joining application's motivation is kept in the member's internal notes.
 MOTIVATION_PREFIX = "Joining application: "
@@ -455,6 +455,34 @@ class ProfileForm(FlaskForm):
             if entry.form.id.data == contact_id:
                 return entry.form
         return None
+
+
+# -- Consent to the public directory, given or withdrawn by the member ---------------
+
+
+class PublicConsentForm(FlaskForm):
+    """One button on the profile page: list us, or stop listing us.
+
+    The hidden ``intent`` says which way the button goes, so a form sent twice
+    (a double click, a resent page) asks for the same thing twice, and the
+    second time changes nothing. The wording agreed to is not sent by the
+    browser: the server records ``CONSENT_WORDING`` as it showed it.
+    """
+
+    GIVE = "give"
+    WITHDRAW = "withdraw"
+
+    intent = HiddenField(validators=[DataRequired(), AnyOf((GIVE, WITHDRAW))])
+
+    @classmethod
+    def for_member(cls, member: Member) -> PublicConsentForm:
+        """The form whose button changes the member's present consent."""
+        return cls(formdata=None, intent=cls.WITHDRAW if member.consent_public else cls.GIVE)
+
+    @property
+    def consent(self) -> bool:
+        """True to give consent, False to withdraw it."""
+        return self.intent.data == self.GIVE
 
 
 # -- An error summary for forms with nested rows ---------------------------------------

@@ -203,6 +203,58 @@ def update_member(
     return changes
 
 
+# The fields that make up a member's consent to the public directory.
+CONSENT_FIELDS = ("consent_public", "consent_at", "consent_wording")
+
+
+def set_public_consent(
+    member: Member,
+    *,
+    actor: User,
+    consent: bool,
+    wording: str | None,
+    by_contact: bool,
+) -> dict[str, list[Any]]:
+    """Give or withdraw the member's consent to the public directory.
+
+    Giving records the wording agreed to and the time; withdrawing takes
+    effect at once and clears both, the audit row keeping what they were.
+    Asking for what is already so changes nothing and records nothing (a
+    resent form). The press is one intent, so it is not refused as stale
+    (no ``check_version``); only the consent fields are written, so an edit
+    saved meanwhile is kept. The version still moves on, so an edit form
+    opened before cannot put the old consent back unseen. Whether the member
+    is listed still depends on its status and the staff's at-risk flag
+    (``Member.is_public``).
+
+    Returns the field-level changes (empty when nothing changed).
+    """
+    if bool(consent) == bool(member.consent_public):
+        return {}
+    if consent:
+        wording = (wording or "").strip()
+        if not wording:
+            raise ValueError("consent is given to a wording: pass the wording shown")
+        member.consent_public = True
+        member.consent_at = utcnow()
+        member.consent_wording = wording
+    else:
+        member.consent_public = False
+        member.consent_at = None
+        member.consent_wording = None
+    changes = audit.changes_of(member, list(CONSENT_FIELDS))
+    audit.record(
+        "member.consent_given" if consent else "member.consent_withdrawn",
+        member,
+        actor=actor,
+        changes=changes,
+        details={"by_contact": by_contact},
+    )
+    if by_contact:
+        _notify_staff_of_contact_edit(member, actor)
+    return changes
+
+
 def _notify_staff_of_contact_edit(member: Member, actor: User) -> None:
     staff = db.session.scalars(
         sa.select(User).where(

@@ -21,4 +21,9 @@ ENTRIES = {
         "POST": OWN_PROFILE_EDITORS,
         "denied": 404,
     },
+    "members.public_consent": {
+        "url": {"member_id": object_id("member")},
+        "POST": OWN_PROFILE_EDITORS,
+        "denied": 404,
+    },
 }
