@@ -149,7 +149,7 @@ def _init_templates(app: Flask) -> None:
     from coalition.audit import audit_value
     from coalition.countries import country_name
     from coalition.grants.money import format_money
-    from coalition.i18n import current_language, local_time, text_direction
+    from coalition.i18n import current_language, local_time, select_timezone, text_direction
     from coalition.templating import options
 
     app.jinja_env.trim_blocks = True
@@ -167,6 +167,7 @@ def _init_templates(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "money": format_money,
             "options": options,
+            "viewer_timezone": select_timezone,
             "language_form": LanguageForm,
             "sign_out_form": ConfirmForm,
         }

@@ -10,7 +10,8 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel.dates import format_datetime
+from babel import Locale
+from babel.dates import DateTimePattern, format_datetime, get_datetime_format
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import get_locale, get_translations
 from flask_login import current_user
@@ -65,16 +66,45 @@ def is_timezone(name: str) -> bool:
     return name == "UTC" or name in available_timezones()
 
 
-def local_time(value: datetime | None, fmt: str = "medium") -> str:
-    """A UTC datetime in the viewer's time zone, with the zone named."""
+def local_time(value: datetime | None, fmt: str = "medium", *, named: bool = True) -> str:
+    """A UTC datetime in the viewer's time zone, with the zone named.
+
+    ``named=False`` leaves the zone out, for a column whose heading names it.
+    """
     if value is None:
         return ""
     zone = select_timezone()
-    text = format_datetime(value, fmt, tzinfo=ZoneInfo(zone), locale=get_locale())
+    text = _format_datetime(value.astimezone(ZoneInfo(zone)), fmt, get_locale())
+    if not named:
+        return text
     if zone == "UTC":
         return f"{text} UTC"
     utc_text = value.astimezone(ZoneInfo("UTC")).strftime("%H:%M")
     return f"{text} {zone} ({utc_text} UTC)"
+
+
+NAMED_FORMATS = ("short", "medium", "long", "full")
+
+
+@cache
+def _datetime_patterns(locale: Locale, fmt: str) -> tuple[str, DateTimePattern, DateTimePattern]:
+    """A locale's date and time patterns for a named format, and how they combine."""
+    combined = get_datetime_format(fmt, locale=locale).replace("'", "")
+    return combined, locale.date_formats[fmt], locale.time_formats[fmt]
+
+
+def _format_datetime(value: datetime, fmt: str, locale: Locale | None) -> str:
+    """Babel's ``format_datetime`` of an aware datetime, its patterns found once.
+
+    A list page formats a time on each of fifty rows; Babel looks the
+    patterns up again for every one of them.
+    """
+    if locale is None or fmt not in NAMED_FORMATS:
+        return format_datetime(value, fmt, tzinfo=value.tzinfo, locale=locale)
+    combined, date_pattern, time_pattern = _datetime_patterns(locale, fmt)
+    return combined.replace("{0}", time_pattern.apply(value, locale)).replace(
+        "{1}", date_pattern.apply(value, locale)
+    )
 
 
 def cached_label(member, lazy) -> str:

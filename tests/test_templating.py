@@ -20,3 +20,12 @@ def test_options_of_labelled_enums(app):
     assert '<option value="active">Active</option>' in html
     assert '<option value="lapsed" selected>Lapsed</option>' in html
     assert "selected" not in str(options([MemberStatus.ACTIVE], None))
+
+
+def test_kept_option_lists_mark_each_choice_afresh(app):
+    countries = [("KE", "Kenya"), ("SN", "Senegal"), ("GH", "Ghana")]
+    assert str(options(countries, "SN")).count(" selected") == 1
+    assert '<option value="SN" selected>' in str(options(countries, "SN"))
+    assert '<option value="GH" selected>' in str(options(countries, "GH"))
+    assert " selected" not in str(options(countries, "ZZ"))
+    assert " selected" not in str(options(countries))

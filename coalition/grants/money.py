@@ -12,7 +12,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from functools import cache
 
-from flask_babel import format_currency
+from babel import Locale
+from babel.numbers import NumberPattern
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import ValidationError
@@ -73,10 +75,20 @@ def amount_text(minor: int | None) -> str:
 
 
 def format_money(minor: int | None, currency: str) -> str:
-    """Minor units for reading, in the reader's language: 1250050, 'USD' -> '$12,500.50'."""
+    """Minor units for reading, in the reader's language: 1250050, 'USD' -> '$12,500.50'.
+
+    What Babel's ``format_currency`` gives, with the locale's pattern found
+    once (a round's list shows fifty amounts).
+    """
     if minor is None:
         return "—"
-    return format_currency(to_major(minor), currency)
+    locale = get_locale() or Locale.parse("en")
+    return _currency_pattern(locale).apply(to_major(minor), locale, currency=currency)
+
+
+@cache
+def _currency_pattern(locale: Locale) -> NumberPattern:
+    return locale.currency_formats["standard"]
 
 
 @cache

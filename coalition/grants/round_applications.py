@@ -9,15 +9,16 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.orm import lazyload, load_only, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from coalition import audit
 from coalition.countries import country_name
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants.application_forms import ScreeningForm
-from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
+from coalition.grants.models import Application, ApplicationStatus, DomainError, Fund, Round
 from coalition.grants.money import AmountError, format_money, parse_amount, to_major
+from coalition.listing import page_of_rows
 from coalition.policy import authorize, permission_required
 from coalition.spreadsheets import to_csv, to_xlsx
 
@@ -39,8 +40,14 @@ SORTS = {
 }
 
 
-def _round(round_id: int) -> Round:
-    round_ = db.session.get(Round, round_id)
+def _round(round_id: int, *, bare: bool = False) -> Round:
+    """The round; ``bare`` leaves its rubric and its fund's countries unread."""
+    options = (
+        [lazyload(Round.criteria), joinedload(Round.fund).lazyload(Fund.country_rows)]
+        if bare
+        else []
+    )
+    round_ = db.session.get(Round, round_id, options=options)
     if round_ is None:
         abort(404)
     return round_
@@ -109,28 +116,30 @@ def round_query(round_: Round, filters: ApplicationFilters) -> sa.Select:
     return query.order_by(*SORTS[filters.sort])
 
 
+# What the list shows of each application: plain rows, not whole objects.
+LIST_COLUMNS = (
+    Application.id,
+    Application.title,
+    Application.org_name,
+    Application.org_country,
+    Application.requested_amount,
+    Application.status,
+    Application.submitted_at,
+)
+
+
 @bp.route("/rounds/<int:round_id>/applications")
 @permission_required("grants.read_round")
 def index(round_id: int):
-    round_ = _round(round_id)
+    round_ = _round(round_id, bare=True)
     filters = ApplicationFilters.from_args(request.args)
     try:
         page = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page = 1
-    # The list shows a few columns: leave the long texts and the relations unread.
-    listed = round_query(round_, filters).options(
-        lazyload("*"),
-        load_only(
-            Application.title,
-            Application.org_name,
-            Application.org_country,
-            Application.requested_amount,
-            Application.status,
-            Application.submitted_at,
-        ),
+    listing = page_of_rows(
+        round_query(round_, filters), Application.id, LIST_COLUMNS, page, PER_PAGE
     )
-    listing = db.paginate(listed, page=page, per_page=PER_PAGE, error_out=False)
     countries = db.session.scalars(
         sa.select(Application.org_country)
         .where(Application.round_id == round_.id, Application.org_country.is_not(None))

@@ -12,6 +12,8 @@ from werkzeug.datastructures import MultiDict
 
 from coalition.countries import Region, fold, lookup_country
 from coalition.db import rarely_true, utcnow
+from coalition.extensions import db
+from coalition.listing import Listing
 from coalition.members import search
 from coalition.members.models import (
     FocusArea,
@@ -222,6 +224,11 @@ class MemberRow:
     steering_until: date | None
     focus_areas: list[FocusArea] = field(default_factory=list)
     primary_contact: ContactView | None = None
+    # The labels the list shows, in the reader's language (set by ``list_page``).
+    kind_label: str = ""
+    type_label: str = ""
+    status_label: str = ""
+    focus_text: str = ""
 
     @property
     def country_name(self) -> str:
@@ -229,45 +236,11 @@ class MemberRow:
 
         return country_name(self.country)
 
-    @property
-    def focus_text(self) -> str:
-        return ", ".join(focus.label for focus in self.focus_areas)
-
     def is_steering(self, on: date | None = None) -> bool:
         on = on or utcnow().date()
         if self.steering_from is None or self.steering_from > on:
             return False
         return self.steering_until is None or self.steering_until >= on
-
-
-@dataclass
-class Listing:
-    """One page of rows, with what the pager needs."""
-
-    items: list
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page)) if self.total else 0
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int | None:
-        return self.page - 1 if self.has_prev else None
-
-    @property
-    def next_num(self) -> int | None:
-        return self.page + 1 if self.has_next else None
 
 
 ROW_COLUMNS = (
@@ -300,8 +273,6 @@ def list_page(
     Three queries whatever the page holds: the count, the rows, the focus
     areas (and a fourth for the primary contacts when asked).
     """
-    from coalition.extensions import db
-
     if single_scan:
         # A text search scans every row: scan once for the ordered ids, then
         # count them and read the page's rows by id.
@@ -340,6 +311,7 @@ def list_page(
         order = list(FocusArea)
         for item in items:
             item.focus_areas.sort(key=order.index)
+        _label_rows(items)
         if with_contacts:
             for member_id, name, email in db.session.execute(
                 sa.select(MemberContact.member_id, MemberContact.name, MemberContact.email)
@@ -351,3 +323,22 @@ def list_page(
                 if by_id[member_id].primary_contact is None:
                     by_id[member_id].primary_contact = ContactView(name, email)
     return Listing(items=items, page=page, per_page=per_page, total=total)
+
+
+def _label_rows(items: list[MemberRow]) -> None:
+    """Each row's labels, every distinct one translated once for the whole page."""
+    texts: dict = {}
+
+    def text(value) -> str:
+        if value is None:
+            return ""
+        key = (type(value), value)
+        if key not in texts:
+            texts[key] = value.label
+        return texts[key]
+
+    for item in items:
+        item.kind_label = text(item.kind)
+        item.type_label = text(item.org_type)
+        item.status_label = text(item.status)
+        item.focus_text = ", ".join(text(focus) for focus in item.focus_areas)
