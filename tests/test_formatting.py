@@ -30,8 +30,8 @@ def test_times_read_as_babel_writes_them(language):
 @pytest.mark.parametrize("language", LOCALES)
 def test_amounts_read_as_babel_writes_them(app, language):
     with app.test_request_context(), force_locale(language):
-        for currency in ("USD", "EUR", "KES", "XOF", "NGN"):
-            for minor in (0, 1, 99, 1_250_050, 123_456_789_012):
+        for currency in ("USD", "EUR", "KES", "XOF", "NGN", "JPY", "BHD", "GHS", "ZAR"):
+            for minor in (0, 1, 99, 100, 125_000, 1_250_050, 30_000_000, 123_456_789_012):
                 expected = format_currency(to_major(minor), currency, locale=language)
                 assert format_money(minor, currency) == expected
         assert format_money(None, "USD") == "—"

@@ -13,7 +13,13 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 
 from babel import Locale
-from babel.numbers import NumberPattern
+from babel.numbers import (
+    NumberPattern,
+    get_currency_precision,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+)
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
@@ -77,18 +83,45 @@ def amount_text(minor: int | None) -> str:
 def format_money(minor: int | None, currency: str) -> str:
     """Minor units for reading, in the reader's language: 1250050, 'USD' -> '$12,500.50'.
 
-    What Babel's ``format_currency`` gives, with the locale's pattern found
-    once (a round's list shows fifty amounts).
+    Exactly what Babel's ``format_currency`` writes. A round's list shows fifty
+    amounts, so the locale's pattern and symbols are read once per locale and
+    currency, and the common case (two decimals, groups of three) is written
+    directly; anything else goes through Babel.
     """
     if minor is None:
         return "—"
     locale = get_locale() or Locale.parse("en")
-    return _currency_pattern(locale).apply(to_major(minor), locale, currency=currency)
+    shape = _money_shape(locale, currency)
+    if shape is None or minor < 0:
+        return _currency_pattern(locale).apply(to_major(minor), locale, currency=currency)
+    prefix, group, decimal, suffix = shape
+    major, cents = divmod(int(minor), MINOR_PER_MAJOR)
+    grouped = f"{major:,}".replace(",", group)
+    return f"{prefix}{grouped}{decimal}{cents:02d}{suffix}"
 
 
 @cache
 def _currency_pattern(locale: Locale) -> NumberPattern:
     return locale.currency_formats["standard"]
+
+
+@cache
+def _money_shape(locale: Locale, currency: str) -> tuple[str, str, str, str] | None:
+    """(prefix, group symbol, decimal symbol, suffix) where the plain case applies."""
+    pattern = _currency_pattern(locale)
+    plain = (
+        MINOR_PER_MAJOR == 100
+        and get_currency_precision(currency) == 2
+        and pattern.grouping == (3, 3)
+        and pattern.frac_prec == (2, 2)
+        and pattern.int_prec[0] == 1
+        and "¤¤" not in pattern.pattern
+    )
+    if not plain:
+        return None
+    symbol = get_currency_symbol(currency, locale)
+    prefix, suffix = (part[0].replace("¤", symbol) for part in (pattern.prefix, pattern.suffix))
+    return prefix, get_group_symbol(locale), get_decimal_symbol(locale), suffix
 
 
 @cache
