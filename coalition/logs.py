@@ -46,6 +46,10 @@ def configure_logging(level: str) -> None:
     # gunicorn's own access log would repeat the request line with its query string.
     logging.getLogger("gunicorn.access").disabled = True
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Chatter at INFO: every run of every scheduled job (the jobs log what they
+    # did themselves), and pikepdf saying hello in each process.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("pikepdf").setLevel(logging.WARNING)
 
 
 def event(logger: logging.Logger, message: str, level: int = logging.INFO, **fields) -> None:

@@ -90,7 +90,14 @@ def build_scheduler(app) -> BlockingScheduler:
         ),
     ]
     for fn, timing in jobs:
-        scheduler.add_job(_job(app, fn), id=fn.__name__, max_instances=1, coalesce=True, **timing)
+        scheduler.add_job(
+            _job(app, fn),
+            id=fn.__name__,
+            name=fn.__name__,
+            max_instances=1,
+            coalesce=True,
+            **timing,
+        )
     return scheduler
 
 
