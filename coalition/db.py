@@ -97,7 +97,8 @@ class rarely_true(FunctionElement):
 
 @compiles(rarely_true)
 def _plain_condition(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
+    # In parentheses: the condition may hold an OR, and it sits among ANDs.
+    return f"({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(rarely_true, "sqlite")

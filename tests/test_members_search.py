@@ -99,3 +99,20 @@ def test_a_search_of_whole_words_uses_the_trigram_index(make_member):
         assert any(PG_INDEX in row[0] for row in plan), plan
     else:  # pragma: no cover - the suite runs on SQLite and PostgreSQL only
         pytest.skip("no trigram index on this database")
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql"])
+def test_a_rare_condition_keeps_its_or_inside_on_every_database(dialect_name):
+    """The public search ORs name and acronym; among the public conditions'
+    ANDs it must stay one term, or an at-risk member's acronym would match."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from coalition.db import rarely_true
+
+    dialect = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}[dialect_name]
+    condition = sa.and_(
+        Member.at_risk.is_(False),
+        rarely_true(sa.or_(Member.name_key.like("%x%"), Member.acronym == "x")),
+    )
+    sql = str(condition.compile(dialect=dialect))
+    assert sql.endswith(")") and "(members.name_key LIKE" in sql, sql
