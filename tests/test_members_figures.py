@@ -531,6 +531,11 @@ def test_demo_members():
             assert after.created_at > before.created_at
         assert history[-1].to_status == m.status
         assert history[-1].created_at <= datetime.now(UTC)
+        if m.status == MemberStatus.ACTIVE:
+            # A yearly confirmation that brought the member back is its latest.
+            assert m.last_confirmed_at >= history[-1].created_at or (
+                history[-1].reason != "Membership confirmed"
+            )
     over_time = stats.staff_figures().over_time
     assert over_time[-1].count == statuses[MemberStatus.ACTIVE]
     assert over_time[0].count < over_time[-1].count

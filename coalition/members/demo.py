@@ -377,6 +377,10 @@ def plan_members(
         )
         if plan.status == MemberStatus.ACTIVE:
             plan.last_confirmed_at = _at(today - timedelta(days=rng.randint(1, 340)), rng)
+            back = history[-1]
+            if back[2] == "Membership confirmed" and back[1].date() > today - timedelta(days=340):
+                # Their late confirmation is the last one.
+                plan.last_confirmed_at = back[1]
         elif plan.status == MemberStatus.LAPSED:
             plan.last_confirmed_at = history[-1][1] - timedelta(days=430)
         if consent:
