@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +37,7 @@ from coalition.accounts.session import fresh_required
 from coalition.countries import country_name
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.listing import Listing
 from coalition.members import exporter, importer
 from coalition.members.models import Member
 from coalition.members.queries import MemberFilters, apply_filters
@@ -147,36 +147,6 @@ def _import_job(job_id: int) -> jobs.Job:
     return job
 
 
-@dataclass
-class ReportPage:
-    """One page of a report's rows, shaped like Flask-SQLAlchemy's pagination."""
-
-    items: list[dict[str, Any]]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-
 def _problems_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows with errors, then likely duplicates, then the others, each in file order."""
     return sorted(rows, key=lambda r: (0 if r["errors"] else 1 if r["duplicates"] else 2, r["row"]))
@@ -200,7 +170,7 @@ def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
             rows = [r for r in rows if r["errors"] or r["duplicates"]]
         number = min(_page_number(), max(1, math.ceil(len(rows) / ROWS_PER_PAGE)))
         start = (number - 1) * ROWS_PER_PAGE
-        page = ReportPage(rows[start : start + ROWS_PER_PAGE], number, ROWS_PER_PAGE, len(rows))
+        page = Listing(rows[start : start + ROWS_PER_PAGE], number, ROWS_PER_PAGE, len(rows))
     refresh = not job.finished and request.args.get("refresh") != "off"
     response = current_app.make_response(
         (
