@@ -958,21 +958,27 @@ class Current:
 
     @classmethod
     def of(cls, member: Member) -> Current:
+        current = cls.of_fields(member)
+        current.focus = set(member.focus_areas)
+        current.work = set(member.work_countries)
+        current.contacts = [_contact_dict(c) for c in member.contacts]
+        return current
+
+    @classmethod
+    def of_fields(cls, source) -> Current:
+        """The plain fields of a Member, or of a row of its columns (lists left empty)."""
         return cls(
-            id=member.id,
-            name=member.name,
-            country=member.country,
-            kind=MemberKind(member.kind),
-            org_type=OrgType(member.org_type) if member.org_type else None,
-            acronym=member.acronym,
-            website=member.website,
-            joined_on=member.joined_on,
-            consent_public=bool(member.consent_public),
-            notes=member.notes,
-            languages=list(member.languages or []),
-            focus=set(member.focus_areas),
-            work=set(member.work_countries),
-            contacts=[_contact_dict(c) for c in member.contacts],
+            id=source.id,
+            name=source.name,
+            country=source.country,
+            kind=MemberKind(source.kind),
+            org_type=OrgType(source.org_type) if source.org_type else None,
+            acronym=source.acronym,
+            website=source.website,
+            joined_on=source.joined_on,
+            consent_public=bool(source.consent_public),
+            notes=source.notes,
+            languages=list(source.languages or []),
         )
 
 
@@ -1012,19 +1018,7 @@ class Register:
         by_domain: dict[str, list[int]] = {}
         by_email: dict[str, list[int]] = {}
         for r in rows:
-            members[r.id] = Current(
-                id=r.id,
-                name=r.name,
-                country=r.country,
-                kind=MemberKind(r.kind),
-                org_type=OrgType(r.org_type) if r.org_type else None,
-                acronym=r.acronym,
-                website=r.website,
-                joined_on=r.joined_on,
-                consent_public=bool(r.consent_public),
-                notes=r.notes,
-                languages=list(r.languages or []),
-            )
+            members[r.id] = Current.of_fields(r)
             by_key.setdefault((r.name_key, r.country), []).append(r.id)
             if r.web_domain:
                 by_domain.setdefault(r.web_domain, []).append(r.id)
