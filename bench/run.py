@@ -275,7 +275,7 @@ def _import_csv(rows: int) -> bytes:
 
 
 def dry_run_command(rows: int) -> None:
-    """Time importer.read_table + importer.analyse on ``rows`` rows; print JSON.
+    """Time importing.read_table + importing.analyse on ``rows`` rows; print JSON.
 
     Also times counting the figures afresh (the pages keep them between views).
     """
@@ -294,11 +294,11 @@ def dry_run_command(rows: int) -> None:
                 times.append(time.perf_counter() - started)
             result["figures"][name] = statistics.median(times)
         try:
-            from coalition.members import importer
+            from coalition.members import importing
 
-            read_table, analyse = importer.read_table, importer.analyse
+            read_table, analyse = importing.read_table, importing.analyse
         except (ImportError, AttributeError) as exc:
-            result["unavailable"] = f"coalition.members.importer has no read_table/analyse ({exc})"
+            result["unavailable"] = f"coalition.members.importing has no read_table/analyse ({exc})"
             print(json.dumps(result))
             return
         data = _import_csv(rows)
@@ -677,7 +677,7 @@ def report(args, pages: list[Timing], exports: list[Timing], dry_run: dict, memo
         rows.append(
             (
                 f"dry-run import, {dry_run['rows']:,} rows",
-                "importer.read_table + analyse",
+                "importing.read_table + analyse",
                 ms(dry_run["seconds"]),
                 "",
                 "(once)",

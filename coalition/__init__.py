@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     _init_extensions(app)
     _register_blueprints(app)
+    _register_jobs()
     _init_templates(app)
 
     from coalition.core import enforce_two_factor, init_error_pages
@@ -139,6 +140,15 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(round_applications_bp, url_prefix="/grants")
     app.register_blueprint(applications_bp, url_prefix="/applications")
     app.register_blueprint(steering_bp, url_prefix="/steering")
+
+
+def _register_jobs() -> None:
+    """Each area's background jobs, with the one job runner (which imports no area)."""
+    from coalition import jobs
+    from coalition.members import job_handlers as member_jobs
+
+    for kind, fn in member_jobs().items():
+        jobs.register(kind, fn)
 
 
 def _init_templates(app: Flask) -> None:

@@ -2,12 +2,14 @@
 one mapping from a country to its region.
 
 Country names in spreadsheets come in many spellings; ``lookup_country``
-accepts ISO codes, English names and the common variants.
+accepts ISO codes, English names, the common variants, and the French names
+(pycountry's own translations), since member lists come in French too.
 """
 
 from __future__ import annotations
 
 import enum
+import gettext
 import unicodedata
 from functools import cache
 
@@ -146,6 +148,15 @@ def _name_index() -> dict[str, str]:
             if value:
                 index.setdefault(fold(value), country.alpha_2)
     index.update(_VARIANTS)
+    # French names after the English ones: an English name keeps its country.
+    french = gettext.translation(
+        "iso3166-1", pycountry.LOCALES_DIR, languages=["fr"], fallback=True
+    ).gettext
+    for country in pycountry.countries:
+        for attr in ("name", "official_name", "common_name"):
+            value = getattr(country, attr, None)
+            if value:
+                index.setdefault(fold(french(value)), country.alpha_2)
     return index
 
 

@@ -1,8 +1,11 @@
 """Background jobs: long work (big imports, big PDFs) runs in the scheduler
 process, never in a web request, and shows its progress.
 
-A view calls ``enqueue(kind, ...)``; the scheduler's ``run_pending`` claims
-queued jobs one at a time and calls the handler registered for the kind.
+Each area registers the handlers of its kinds when the app starts
+(``register(kind, handler)``, called from ``create_app``): this module never
+imports an area. A view calls ``enqueue(kind, ...)``; the scheduler's
+``run_pending`` claims queued jobs one at a time and calls the handler
+registered for the kind.
 A handler gets the job and reports ``job.report_progress(done, total)``;
 progress is committed as it goes, so pages polling the job see it. The
 handler's result (JSON) is kept on the job. A handler that raises leaves the
@@ -85,12 +88,12 @@ Handler = Callable[[Job], dict[str, Any] | None]
 _HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[kind] = fn
-        return fn
-
-    return register
+def register(kind: str, fn: Handler) -> None:
+    """Run ``fn`` for the jobs of ``kind`` (once per kind; the same again is fine)."""
+    known = _HANDLERS.get(kind)
+    if known is not None and known is not fn:
+        raise ValueError(f"job kind {kind!r} already has a handler")
+    _HANDLERS[kind] = fn
 
 
 def enqueue(
@@ -102,18 +105,11 @@ def enqueue(
 ) -> Job:
     """Queue a job (the request commits it; the scheduler runs it)."""
     if kind not in _HANDLERS:
-        _load_handlers()
-    if kind not in _HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}")
     job = Job(kind=kind, created_by=created_by, params=params or {}, payload=payload)
     db.session.add(job)
     db.session.flush()
     return job
-
-
-def _load_handlers() -> None:
-    """Import the modules that register handlers."""
-    import coalition.members.importer  # noqa: F401
 
 
 def claim_next() -> Job | None:
@@ -136,7 +132,6 @@ def claim_next() -> Job | None:
 
 def run(job: Job) -> None:
     """Run one claimed job to the end; never raises."""
-    _load_handlers()
     fn = _HANDLERS.get(job.kind)
     job_id = job.id
     try:

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from coalition import spreadsheets
 from coalition.audit.models import AuditEntry
 from coalition.extensions import db
-from coalition.members import exporter, importer
+from coalition.members import exporter, importing
 from coalition.members import operations as ops
 from coalition.members.models import FocusArea, Member, MemberKind, MemberStatus, OrgType
 from coalition.members.queries import MemberFilters
@@ -320,7 +320,7 @@ def test_an_export_imports_back_unchanged(app):
     with app.test_request_context():
         data, count = exporter.export_members(MemberFilters(), staff=True, fmt="xlsx")
     assert count == 6
-    report = importer.analyse(importer.read_table(data, "members.xlsx"))
+    report = importing.analyse(importing.read_table(data, "members.xlsx"))
     assert [(r["name"], r["action"], r["errors"]) for r in report["rows"]] == [
         (name, "unchanged", [])
         for name in sorted(["Round Trip 0", "Round Trip 1", "Round Trip 2", "Round Trip 3",

@@ -3,12 +3,15 @@ commit, idempotent re-imports, the background job and its pages, and the CLI."""
 
 from __future__ import annotations
 
+import ast
 import codecs
 import csv
 import io
+import os
 import re
+import threading
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,11 +19,13 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 
 from coalition import jobs
+from coalition.accounts.models import User
 from coalition.audit.models import AuditEntry
+from coalition.db import utcnow
 from coalition.extensions import db
-from coalition.members import importer
+from coalition.members import importing
 from coalition.members import operations as ops
-from coalition.members.importer import ImportFileError, ImportRefused, SheetChoiceNeeded
+from coalition.members.importing import ImportFileError, ImportRefused, SheetChoiceNeeded
 from coalition.members.models import (
     FocusArea,
     Member,
@@ -31,7 +36,14 @@ from coalition.members.models import (
 )
 from tests.conftest import post
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "members.csv"
+# The shared sample, beside the repository (or where COALITION_SAMPLES says).
+SAMPLES = (
+    os.environ.get("COALITION_SAMPLES")
+    or Path(__file__).resolve().parents[2] / "shared" / "samples"
+)
+SAMPLE = Path(SAMPLES) / "members.csv"
+# A day after the sample's last join date (2026-12-16): its lines 2-241 are clean.
+SAMPLE_TODAY = date(2026, 12, 31)
 HEADER = [
     "kind", "name", "acronym", "type", "country", "focus_areas", "website",
     "contact_name", "contact_email", "joined", "public_listing",
@@ -66,12 +78,12 @@ def csv_text(rows, header=HEADER, delimiter=",") -> str:
     return buffer.getvalue()
 
 
-def read(data: bytes, sheet=None) -> importer.Table:
-    return importer.read_table(data, "members.csv", sheet)
+def read(data: bytes, sheet=None) -> importing.Table:
+    return importing.read_table(data, "members.csv", sheet)
 
 
 def report_of(data: bytes, **options) -> dict:
-    return importer.analyse(read(data), **options)
+    return importing.analyse(read(data), **options)
 
 
 def rows_by_line(report) -> dict[int, dict]:
@@ -137,10 +149,16 @@ def convenor(make_user):
     return make_user("convenor", two_factor=True, name="Convenor Staff")
 
 
+def pin_today(monkeypatch, day: date) -> None:
+    """Make ``day`` the latest date a member may have joined on."""
+    monkeypatch.setattr(importing.checking, "latest_today", lambda: day)
+
+
 @pytest.fixture
-def sample_bytes() -> bytes:
+def sample_bytes(monkeypatch) -> bytes:
     if not SAMPLE.exists():
         pytest.skip(f"the shared sample is not at {SAMPLE}")
+    pin_today(monkeypatch, SAMPLE_TODAY)
     return SAMPLE.read_bytes()
 
 
@@ -168,7 +186,7 @@ def test_encodings_are_decoded(encode, encoding):
     table = read(encode(text))
     assert table.encoding == encoding
     assert table.headers == HEADER  # no byte-order mark left on the first header
-    report = importer.analyse(table)
+    report = importing.analyse(table)
     assert [r["name"] for r in report["rows"]] == [ACCENTED, f"{CI_CURLY} Observatoire"]
     assert [r["country"] for r in report["rows"]] == ["SN", "CI"]
     assert all(not r["errors"] for r in report["rows"])
@@ -181,7 +199,7 @@ def test_delimiter_is_sniffed(delimiter, name):
     table = read(csv_text([cells, row()], delimiter=delimiter).encode())
     assert table.delimiter == delimiter
     assert table.describe()["delimiter"] == name
-    report = importer.analyse(table)
+    report = importing.analyse(table)
     assert [r["name"] for r in report["rows"]] == ["Media, Rights and Democracy", ACCENTED]
     assert not any(r["errors"] for r in report["rows"])
 
@@ -191,7 +209,7 @@ def test_excel_unicode_text_utf16_with_tabs():
     data = codecs.BOM_UTF16_LE + csv_text([row()], delimiter="\t").encode("utf-16-le")
     table = read(data)
     assert (table.encoding, table.delimiter) == ("UTF-16", "\t")
-    assert [r["name"] for r in importer.analyse(table)["rows"]] == [ACCENTED]
+    assert [r["name"] for r in importing.analyse(table)["rows"]] == [ACCENTED]
 
 
 def test_countries_of_work_lists():
@@ -199,7 +217,7 @@ def test_countries_of_work_lists():
     cells = ["Regional Network", "KE", "Congo, The Democratic Republic of the; Uganda|TZ"]
     both = ["Second Network", "KE", "Kenya, Uganda"]
     unknown = ["Third Network", "KE", "Kenya; Narnia"]
-    plan = importer.plan(read(csv_text([cells, both, unknown], header=header).encode()))
+    plan = importing.plan(read(csv_text([cells, both, unknown], header=header).encode()))
     assert [r.work_countries for r in plan.rows] == [["CD", "UG", "TZ"], ["KE", "UG"], ["KE"]]
     assert plan.rows[2].errors == [
         {"field": "work_countries", "code": "unknown_country", "value": "Narnia"}
@@ -212,7 +230,7 @@ def test_blank_lines_are_skipped_and_line_numbers_are_the_files():
     text += ",".join(row("Second", "Ghana", website="", contact_email="")) + "\r\n\r\n"
     table = read(text.encode())
     assert table.header_line == 3
-    report = importer.analyse(table)
+    report = importing.analyse(table)
     assert [(r["row"], r["name"]) for r in report["rows"]] == [(4, "First"), (7, "Second")]
 
 
@@ -240,9 +258,9 @@ def test_french_headers_and_values():
         "kind", "name", "acronym", "org_type", "country", "focus_areas", "website",
         "contact_name", "contact_email", "joined_on", "consent_public",
     }  # fmt: skip
-    report = importer.analyse(table)
+    report = importing.analyse(table)
     assert [r["errors"] for r in report["rows"]] == [[], []]
-    importer.commit(table, None)
+    importing.commit(table, None)
     db.session.flush()
     member = db.session.scalar(sa.select(Member).filter_by(name="Réseau des Libertés"))
     assert member.kind == MemberKind.ORGANISATION
@@ -279,6 +297,11 @@ def test_french_headers_and_values():
         ("Tanzania", "TZ"),
         ("Swaziland", "SZ"),
         ("eswatini", "SZ"),
+        # French names, as a member list exported in French gives them.
+        ("Tchad", "TD"),
+        ("Afrique du Sud", "ZA"),
+        ("Maroc", "MA"),
+        ("République démocratique du Congo", "CD"),
     ],
 )
 def test_country_codes_names_and_variants(given, code):
@@ -306,14 +329,14 @@ def test_country_codes_names_and_variants(given, code):
 )
 def test_organisation_types_in_english_and_french(given, org_type):
     table = read(csv_text([row(type=given)]).encode())
-    [parsed] = importer.plan(table).rows
+    [parsed] = importing.plan(table).rows
     assert parsed.errors == []
     assert parsed.values["org_type"] == org_type
 
 
 def test_focus_area_labels_map_to_values():
     given = "Hate speech; AI and deepfakes;online gender-based violence ; AD TECH;privacy"
-    [parsed] = importer.plan(read(csv_text([row(focus_areas=given)]).encode())).rows
+    [parsed] = importing.plan(read(csv_text([row(focus_areas=given)]).encode())).rows
     assert parsed.focus_areas == [
         FocusArea.HATE_SPEECH,
         FocusArea.AI_DEEPFAKES,
@@ -337,12 +360,12 @@ def test_xlsx_with_one_sheet():
     )
     table = read(data)
     assert (table.format, table.sheet, table.header_line) == ("xlsx", "Members", 2)
-    report = importer.analyse(table)
+    report = importing.analyse(table)
     assert [(r["row"], r["name"], r["errors"]) for r in report["rows"]] == [
         (3, "Lab for Civic Tech", []),
         (5, "Second", []),
     ]
-    importer.commit(table, None)
+    importing.commit(table, None)
     db.session.flush()
     lab = db.session.scalar(sa.select(Member).filter_by(name="Lab for Civic Tech"))
     assert (lab.joined_on, lab.consent_public, lab.org_type) == (
@@ -364,7 +387,7 @@ def test_xlsx_with_several_sheets_asks_which():
     assert caught.value.sheets == ["Notes", "Members"]
     assert "Notes, Members" in caught.value.message
     table = read(data, sheet="Members")
-    assert [r["name"] for r in importer.analyse(table)["rows"]] == ["Lab for Civic Tech"]
+    assert [r["name"] for r in importing.analyse(table)["rows"]] == ["Lab for Civic Tech"]
     with pytest.raises(ImportFileError) as unknown:
         read(data, sheet="Elsewhere")
     assert unknown.value.code == "no_such_sheet"
@@ -396,7 +419,7 @@ def docx_like() -> bytes:
         pytest.param(docx_like(), "not_a_table", id="docx"),
         pytest.param(b"PK\x03\x04broken zip", "not_a_table", id="broken-zip"),
         pytest.param(b"<!doctype html><html><body>name,country</body></html>", "not_a_table"),
-        pytest.param(b"name,country\n" + b"x" * importer.MAX_IMPORT_BYTES, "too_big", id="big"),
+        pytest.param(b"name,country\n" + b"x" * importing.MAX_IMPORT_BYTES, "too_big", id="big"),
     ],
 )
 def test_files_that_cannot_be_imported(data, code):
@@ -410,6 +433,230 @@ def test_no_name_column_lists_the_columns_found():
     with pytest.raises(ImportFileError) as caught:
         read(b"organisation_title;pays\nX;KE\n")
     assert "organisation_title, pays" in caught.value.message
+
+
+# -- Columns told apart by their values (issue 8) -------------------------------------------
+
+FRENCH_HEADER = [
+    "Nom", "Sigle", "Type de membre", "Catégorie", "Pays", "Domaines", "Site web", "Courriel",
+    "Date d'adhésion", "Annuaire public",
+]  # fmt: skip
+FRENCH_ROWS = [
+    ["Observatoire Ivoirien des Médias", "OIM", "Organisation", "Media / journalism",
+     "Côte d'Ivoire", "désinformation", "oim.example.org", "contact@oim.example.org",
+     "12/03/2021", "oui"],
+    ["Réseau Sénégalais des Vérificateurs", "RSV", "Organisation", "Fact-checking", "Sénégal",
+     "intégrité électorale", "rsv.example.org", "info@rsv.example.org", "04/05/2023", "oui"],
+    ["Centre Béninois de Recherche", "CBR", "Organisation", "Research / academic", "Bénin",
+     "", "", "", "01/09/2019", "non"],
+    ["Aminata Traoré", "", "Experte", "", "Mali", "discours de haine", "", "", "", "non"],
+    ["Association Tchadienne des Droits Numériques", "", "Organisation", "NGO", "Tchad", "",
+     "", "", "", "oui"],
+]  # fmt: skip
+FRENCH_TYPES = {
+    "Observatoire Ivoirien des Médias": OrgType.MEDIA,
+    "Réseau Sénégalais des Vérificateurs": OrgType.FACT_CHECKING,
+    "Centre Béninois de Recherche": OrgType.RESEARCH,
+    "Aminata Traoré": None,
+    "Association Tchadienne des Droits Numériques": OrgType.NGO,
+}
+
+
+def french_file(swap: bool = False) -> bytes:
+    """A French member list as another tool exports it: semicolons, Windows-1252, with
+    both a "Type de membre" (kind) and a "Catégorie" (the app's organisation types)."""
+    order = list(range(len(FRENCH_HEADER)))
+    if swap:
+        order[2], order[3] = 3, 2
+    header = [FRENCH_HEADER[i] for i in order]
+    rows = [[cells[i] for i in order] for cells in FRENCH_ROWS]
+    return csv_text(rows, header=header, delimiter=";").encode("cp1252")
+
+
+@pytest.mark.parametrize("swap", [False, True], ids=["kind first", "category first"])
+def test_issue8_type_de_membre_and_categorie_keep_every_organisation_type(swap):
+    table = read(french_file(swap))
+    assert table.headers[table.columns["kind"]] == "Type de membre"
+    assert table.headers[table.columns["org_type"]] == "Catégorie"
+    assert table.ignored == []
+    report = importing.analyse(table)
+    assert [r["errors"] for r in report["rows"]] == [[]] * 5
+    # "Catégorie" names the kind in French too; its values say the type.
+    assert report["file"]["column_notes"] == [
+        {"code": "read_by_values", "field": "org_type", "column": "Catégorie", "named": "kind"}
+    ]
+    importing.commit(table, None)
+    db.session.flush()
+    found = dict(db.session.execute(sa.select(Member.name, Member.org_type)).all())
+    assert found == FRENCH_TYPES
+    expert = db.session.scalar(sa.select(Member).filter_by(name="Aminata Traoré"))
+    assert expert.kind == MemberKind.EXPERT
+
+
+def test_issue8_the_dry_run_page_shows_how_the_columns_were_read(client, login, convenor):
+    login(convenor)
+    upload(client, french_file(), filename="membres.csv")
+    jobs.run_pending()
+    body = client.get(f"/members/import/{last_job().id}").get_data(as_text=True)
+    for text in (
+        "“Catégorie” was read as Type, not as Kind: its values are organisation types.",
+        "Import 5 members",
+    ):
+        assert text in body, text
+    assert "Columns not imported" not in body
+
+
+def test_issue8_two_columns_for_one_field_that_values_cannot_tell_apart_are_reported():
+    header = ["name", "country", "email", "courriel"]
+    cells = ["Lab", "KE", "a@lab.example.org", "b@lab.example.org"]
+    table = read(csv_text([cells], header=header).encode())
+    assert table.headers[table.columns["contact_email"]] == "email"
+    assert table.ignored == ["courriel"]
+    [note] = table.describe()["column_notes"]
+    assert note == {
+        "code": "ambiguous",
+        "field": "contact_email",
+        "column": "email",
+        "others": ["courriel"],
+    }
+    assert importing.column_note_message(note) == (
+        "“email” and “courriel” could both be Contact email, and their values do not tell "
+        "which: “email” was read. Rename the other column if it is the wrong one."
+    )
+
+
+def test_issue8_a_column_of_type_labels_is_read_by_its_values_or_reported():
+    header = ["name", "country", "Secteur d'activité"]
+    rows = [["Lab", "KE", "Technology"], ["Desk", "GH", "Media / journalism"]]
+    table = read(csv_text(rows, header=header).encode())
+    assert table.headers[table.columns["org_type"]] == "Secteur d'activité"
+    assert [r["errors"] for r in importing.analyse(table)["rows"]] == [[], []]
+
+    # A "Type" column of organisations and experts is the kind, whatever its name says.
+    header = ["name", "country", "type"]
+    table = read(
+        csv_text([["Lab", "KE", "Organisation"], ["Awa", "SN", "Expert"]], header=header).encode()
+    )
+    assert "org_type" not in table.columns
+    assert table.headers[table.columns["kind"]] == "type"
+
+    # When another column gives the field already, the column is left out, and said so.
+    header = ["name", "country", "type", "Secteur d'activité"]
+    rows = [["Lab", "KE", "NGO", "Technology"]]
+    table = read(csv_text(rows, header=header).encode())
+    assert table.headers[table.columns["org_type"]] == "type"
+    assert table.ignored == ["Secteur d'activité"]
+    [note] = table.column_notes
+    assert importing.column_note_message(note) == (
+        "“Secteur d'activité” was not imported: its values are organisation types, and "
+        "“type” already gives Type."
+    )
+
+
+def test_issue8_of_two_columns_named_for_one_field_the_one_whose_values_fit_is_read():
+    header = ["name", "country", "Catégorie", "Type de membre"]
+    rows = [["Lab", "KE", "A", "Organisation"], ["Awa Sall", "SN", "B", "Expert"]]
+    table = read(csv_text(rows, header=header).encode())
+    assert table.headers[table.columns["kind"]] == "Type de membre"
+    assert table.ignored == ["Catégorie"]
+    [note] = table.column_notes
+    assert importing.column_note_message(note) == (
+        "“Type de membre” and “Catégorie” could both be Kind; “Type de membre” was read as "
+        "Kind, since its values are kinds of member (organisation or expert)."
+    )
+
+
+# -- Text lost in a legacy encoding, and join dates in the future (issue 8) -----------------
+
+# The outside test's name: Arabic saved as Windows-1252 comes back as question marks.
+LOST_NAME = "?????? ??????? ???? 11"
+
+
+def test_issue8_arabic_lost_in_a_windows_1252_file_is_an_error_not_a_name():
+    arabic = "المرصد العربي للإعلام 11"
+    rows = [
+        row("Réseau Sénégalais des Vérificateurs", "Sénégal"),
+        row(arabic, "Jordan", acronym="", website="", contact_name="", contact_email=""),
+        row(LOST_NAME, "Egypt", acronym="", website="", contact_name="", contact_email=""),
+    ]
+    # What another tool writes: every character Windows-1252 lacks becomes "?".
+    data = csv_text(rows).encode("cp1252", errors="replace")
+    assert "?" * 6 in data.decode("cp1252")
+    table = read(data)
+    assert table.encoding == "Windows-1252"
+    report = importing.analyse(table)
+    lines = rows_by_line(report)
+    assert (lines[2]["action"], lines[2]["name"]) == (
+        "create",
+        "Réseau Sénégalais des Vérificateurs",
+    )
+    for line in (3, 4):
+        assert (lines[line]["action"], lines[line]["skip"]) == ("skip", "errors"), line
+        [error] = lines[line]["errors"]
+        assert (error["field"], error["code"]) == ("name", "lost_characters")
+    assert lines[4]["name"] == LOST_NAME  # shown as the file has it
+    assert importing.row_error_message(lines[4]["errors"][0]) == (
+        f"Name: “{LOST_NAME}” has lost its letters in the file's encoding (text such as "
+        "Arabic saved as Windows-1252 or Latin-1). Save the file again as CSV UTF-8 or as an "
+        "Excel workbook (.xlsx), then import it again."
+    )
+    with pytest.raises(ImportRefused):
+        importing.commit(table, None)
+    counts = importing.commit(table, None, skip_errors=True)
+    assert counts == {"created": 1, "updated": 0, "unchanged": 0, "skipped": 2}
+    assert db.session.scalars(sa.select(Member.name)).all() == [
+        "Réseau Sénégalais des Vérificateurs"
+    ]
+
+
+def test_issue8_a_replacement_character_in_any_value_is_an_error():
+    data = csv_text([row("Lab", "KE", contact_name="Fat\ufffd\ufffdma Zahra")]).encode()
+    [only] = report_of(data)["rows"]
+    assert [(e["field"], e["code"]) for e in only["errors"]] == [
+        ("contact_name", "lost_characters")
+    ]
+    assert only["action"] == "skip"
+
+
+@pytest.mark.parametrize(
+    ("value", "lost"),
+    [
+        (LOST_NAME, True),
+        ("??? - ??", True),
+        ("«???»", True),
+        ("Na\ufffdma", True),
+        ("?", False),  # a lone question mark says "unknown", not lost letters
+        ("Who? Why? Media Lab", False),
+        ("Lab 11", False),
+        ("المرصد العربي", False),
+    ],
+)
+def test_issue8_what_counts_as_lost_characters(value, lost):
+    assert importing.values.lost_characters(value) is lost
+
+
+def test_issue8_a_join_date_in_the_future_is_an_error(monkeypatch):
+    pin_today(monkeypatch, date(2026, 6, 30))
+    rows = [
+        row("Today", "KE", website="", contact_email="", joined="2026-06-30"),
+        row("Tomorrow", "GH", website="", contact_email="", joined="2026-07-01"),
+        row("Next year", "UG", website="", contact_email="", joined="15/01/2027"),
+    ]
+    lines = rows_by_line(report_of(csv_text(rows).encode()))
+    assert (lines[2]["action"], lines[2]["errors"]) == ("create", [])
+    for line, value in ((3, "2026-07-01"), (4, "15/01/2027")):
+        assert lines[line]["errors"] == [
+            {"field": "joined_on", "code": "future_date", "value": value}
+        ]
+        assert lines[line]["action"] == "skip"
+    assert importing.row_error_message(lines[3]["errors"][0]) == (
+        "Joined: “2026-07-01” is a date in the future."
+    )
+
+
+def test_issue8_today_is_the_latest_date_on_earth():
+    now = utcnow()
+    assert now.date() <= importing.checking.latest_today() <= now.date() + timedelta(days=1)
 
 
 # -- The dry run: errors and duplicates, per row ----------------------------------------
@@ -441,7 +688,7 @@ def test_every_error_of_a_row_is_reported():
         ("joined_on", "bad_date"),
         ("consent_public", "bad_consent"),
     }
-    messages = [importer.row_error_message(e) for e in only["errors"]]
+    messages = [importing.row_error_message(e) for e in only["errors"]]
     assert "Country: unknown country “Wakanda”." in messages
     assert "Contact email: “someone@” is not an email address." in messages
 
@@ -452,7 +699,7 @@ def test_a_row_with_more_cells_than_the_header_is_reported():
     lines = rows_by_line(report)
     assert lines[2]["errors"] == []
     assert [e["code"] for e in lines[3]["errors"]] == ["extra_cells", "unknown_country"]
-    assert importer.row_error_message(lines[3]["errors"][0]) == (
+    assert importing.row_error_message(lines[3]["errors"][0]) == (
         "The row has 3 cells where the header has 2: a value may hold an unquoted separator."
     )
 
@@ -465,7 +712,7 @@ def test_an_unclosed_quote_is_reported_on_its_row():
 
 def test_the_shared_sample_reports_every_planted_problem(sample_bytes):
     table = read(sample_bytes)
-    report = importer.analyse(table)
+    report = importing.analyse(table)
     lines = rows_by_line(report)
     # The line numbers are the file's: the header is line 1, the last row line 246.
     assert report["file"]["header_line"] == 1
@@ -513,9 +760,8 @@ def test_the_shared_sample_reports_every_planted_problem(sample_bytes):
         "unchanged": 0,
         "skip": 5,
         "errors": 3,
-        "duplicates": 4,
-        "held_duplicates": 1,
         "repeats": 1,
+        "held_duplicates": 1,
     }
     assert member_count() == 0  # a dry run writes nothing
 
@@ -551,7 +797,7 @@ def test_duplicates_against_the_register():
         ("register", existing.id, "contact email")
     ]
     assert (lines[5]["action"], lines[5]["duplicates"]) == ("create", [])
-    message = importer.duplicate_message(lines[3]["duplicates"][0])
+    message = importing.duplicate_message(lines[3]["duplicates"][0])
     assert message == (
         f"Likely duplicate of Centre for Digital Rights (member {existing.id}) in the register: "
         "the same web domain."
@@ -561,14 +807,14 @@ def test_duplicates_against_the_register():
 def test_likely_duplicates_are_created_only_when_asked():
     make_member()
     data = csv_text([row("Another Centre", "KE", website="cdr.example.org")]).encode()
-    assert importer.commit(read(data), None) == {
+    assert importing.commit(read(data), None) == {
         "created": 0,
         "updated": 0,
         "unchanged": 0,
         "skipped": 1,
     }
     assert member_count() == 1
-    counts = importer.commit(read(data), None, include_duplicates=True)
+    counts = importing.commit(read(data), None, include_duplicates=True)
     assert counts["created"] == 1
     assert member_count() == 2
 
@@ -583,17 +829,17 @@ def test_dry_run_query_count_does_not_grow_with_rows_or_register():
         ]
         table = read(csv_text(rows).encode())
         with counting_queries() as found:
-            importer.analyse(table)
+            importing.analyse(table)
         return len(found)
 
     assert queries_for(3) == queries_for(40)
 
 
 def test_progress_is_reported_as_rows_are_checked(monkeypatch):
-    monkeypatch.setattr(importer, "PROGRESS_EVERY", 10)
+    monkeypatch.setattr(importing.checking, "PROGRESS_EVERY", 10)
     rows = [row(f"Member {i}", "KE", website="", contact_email="") for i in range(35)]
     seen = []
-    importer.plan(read(csv_text(rows).encode()), progress=lambda d, t: seen.append((d, t)))
+    importing.plan(read(csv_text(rows).encode()), progress=lambda d, t: seen.append((d, t)))
     assert seen == [(0, 35), (10, 35), (20, 35), (30, 35), (35, 35)]
 
 
@@ -604,13 +850,13 @@ def test_an_error_row_without_skip_errors_writes_nothing(convenor):
     data = csv_text([row("Good One", "KE"), row("Bad One", "Wakanda", website="")]).encode()
     audit_before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
     with pytest.raises(ImportRefused) as caught:
-        importer.commit(read(data), convenor)
+        importing.commit(read(data), convenor)
     assert caught.value.rows_with_errors == 1
     db.session.flush()
     assert member_count() == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == audit_before
 
-    counts = importer.commit(read(data), convenor, skip_errors=True)
+    counts = importing.commit(read(data), convenor, skip_errors=True)
     assert counts == {"created": 1, "updated": 0, "unchanged": 0, "skipped": 1}
     created = db.session.scalar(sa.select(Member))
     assert (created.name, created.status) == ("Good One", MemberStatus.ACTIVE)
@@ -638,7 +884,7 @@ def test_a_failure_half_way_leaves_the_register_as_it_was(convenor, monkeypatch)
 
     monkeypatch.setattr(ops, "create_member", create_then_fail)
     job = jobs.enqueue(
-        importer.JOB_KIND,
+        importing.JOB_KIND,
         created_by=convenor,
         params={"filename": "m.csv", "mode": "commit", "skip_errors": False},
         payload=data,
@@ -652,15 +898,15 @@ def test_a_failure_half_way_leaves_the_register_as_it_was(convenor, monkeypatch)
 
 
 def test_reimporting_the_same_file_changes_nothing(sample_bytes, convenor):
-    first = importer.commit(read(sample_bytes), convenor, skip_errors=True)
+    first = importing.commit(read(sample_bytes), convenor, skip_errors=True)
     db.session.commit()
     assert first == {"created": 240, "updated": 0, "unchanged": 0, "skipped": 5}
     members, audit_rows = member_count(), member_audit_rows()
     versions = dict(db.session.execute(sa.select(Member.id, Member.version)).all())
 
-    report = importer.analyse(read(sample_bytes))
+    report = importing.analyse(read(sample_bytes))
     assert {r["action"] for r in report["rows"] if r["row"] < 242} == {"unchanged"}
-    second = importer.commit(read(sample_bytes), convenor, skip_errors=True)
+    second = importing.commit(read(sample_bytes), convenor, skip_errors=True)
     db.session.commit()
     assert second == {"created": 0, "updated": 0, "unchanged": 240, "skipped": 5}
     assert member_count() == members
@@ -691,7 +937,7 @@ def test_a_changed_row_updates_its_member_and_blank_cells_change_nothing(conveno
         "focus_areas",
         "contacts",
     }
-    counts = importer.commit(read(data), convenor)
+    counts = importing.commit(read(data), convenor)
     db.session.commit()
     assert counts["updated"] == 1
     db.session.refresh(member)
@@ -716,7 +962,7 @@ def test_a_known_contact_gets_the_name_and_role_the_file_gives(convenor):
     member = make_member()
     header = ["name", "country", "contact", "email", "role"]
     renamed = ["Centre for Digital Rights", "KE", "Wanjiku K.", "Wanjiku@cdr.example.org", "Chair"]
-    importer.commit(read(csv_text([renamed], header=header).encode()), convenor)
+    importing.commit(read(csv_text([renamed], header=header).encode()), convenor)
     db.session.commit()
     db.session.refresh(member)
     assert [(c.name, c.email, c.role) for c in member.contacts] == [
@@ -730,13 +976,13 @@ def test_a_known_contact_gets_the_name_and_role_the_file_gives(convenor):
 
 def test_a_value_beyond_the_named_columns_of_a_sheet_is_not_an_error():
     data = xlsx_bytes({"Members": [["name", "country"], ["Lab", "GH", None, "a stray note"]]})
-    report = importer.analyse(read(data))
+    report = importing.analyse(read(data))
     assert report["rows"][0]["errors"] == []
 
 
 def test_an_expert_with_a_type_in_the_file_stays_unchanged_on_reimport():
     data = csv_text([row("Priya Banda", "Iraq", kind="expert", type="Media/journalism")])
-    importer.commit(read(data.encode()), None)
+    importing.commit(read(data.encode()), None)
     expert = db.session.scalar(sa.select(Member))
     assert (expert.kind, expert.org_type) == (MemberKind.EXPERT, None)
     assert report_of(data.encode())["rows"][0]["action"] == "unchanged"
@@ -853,7 +1099,7 @@ def test_web_import_of_the_sample_from_upload_to_commit(client, login, convenor,
 def test_a_commit_job_refuses_rows_with_errors_unless_told(convenor):
     data = csv_text([row("Good", "KE"), row("Bad", "Atlantis", website="")]).encode()
     job = jobs.enqueue(
-        importer.JOB_KIND,
+        importing.JOB_KIND,
         created_by=convenor,
         params={"filename": "m.csv", "mode": "commit", "skip_errors": False},
         payload=data,
@@ -869,7 +1115,7 @@ def test_a_commit_job_refuses_rows_with_errors_unless_told(convenor):
 
 def test_a_job_on_an_unusable_file_reports_it(convenor):
     job = jobs.enqueue(
-        importer.JOB_KIND, created_by=convenor, params={"filename": "x.csv"}, payload=PNG
+        importing.JOB_KIND, created_by=convenor, params={"filename": "x.csv"}, payload=PNG
     )
     db.session.commit()
     jobs.run_pending()
@@ -928,7 +1174,7 @@ def test_a_commit_needs_a_finished_check(client, login, convenor):
 @pytest.mark.parametrize("roles", [("steering",), ("member_contact",), ("applicant",)])
 def test_import_jobs_are_hidden_from_everyone_but_staff(client, make_user, convenor, roles):
     job = jobs.enqueue(
-        importer.JOB_KIND, created_by=convenor, params={"filename": "m.csv"}, payload=b"name\nX\n"
+        importing.JOB_KIND, created_by=convenor, params={"filename": "m.csv"}, payload=b"name\nX\n"
     )
     db.session.commit()
     jobs.run_pending()
@@ -945,6 +1191,179 @@ def test_a_job_of_another_kind_is_not_an_import(client, login, convenor, monkeyp
     db.session.commit()
     login(convenor)
     assert client.get(f"/members/import/{other.id}").status_code == 404
+
+
+# -- The check page counts once, and shows an import once done (issue 9 #13) -----------------
+
+ALPHA = {"website": "https://alpha.example.org", "contact_email": "a@alpha.example.org"}
+DUPLICATES_FILE = csv_text(
+    [
+        row("Alpha Lab", "KE", **ALPHA),
+        # The same member again: repeated in the file.
+        row("ALPHA LAB", "Kenya", **ALPHA),
+        # Another name, the same web domain: a likely duplicate, left out unless chosen.
+        row("Alpha Group", "GH", website="alpha.example.org/x", contact_email="c@g.example.org"),
+        # An error, and the same contact email: counted with the errors.
+        row("Delta", "Wakanda", website="", contact_email=ALPHA["contact_email"]),
+        row("Echo Desk", "SN", website="", contact_email="e@echo.example.org"),
+    ]
+).encode()
+
+
+def facts(body: str) -> dict[str, str]:
+    return dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", body))
+
+
+def checked(client, login, convenor, data=DUPLICATES_FILE) -> jobs.Job:
+    login(convenor)
+    upload(client, data)
+    jobs.run_pending()
+    return last_job()
+
+
+def import_check(client, job: jobs.Job, **fields):
+    path = f"/members/import/{job.id}"
+    return post(client, f"{path}/commit", {"skip_errors": "y", **fields}, token_from=path)
+
+
+def test_issue9_13_the_summary_and_the_import_box_give_one_count_of_duplicates(
+    client, login, convenor
+):
+    job = checked(client, login, convenor)
+    body = client.get(f"/members/import/{job.id}").get_data(as_text=True)
+    summary = facts(body)
+    assert summary["Likely duplicates, left out"] == "1"
+    # Every count of the summary that speaks of duplicates gives that one number.
+    assert {v for k, v in summary.items() if "duplicate" in k.lower()} == {"1"}
+    assert "1 row looks like a member already in the file or the register" in body
+    # And each skipped row under one reason: the counts add up to the rows read.
+    assert summary["Rows with errors, skipped"] == "1"
+    assert summary["Rows repeated in the file, skipped"] == "1"
+    assert summary["Rows read"] == "5"
+    assert job.result["report"]["totals"] == {
+        "rows": 5,
+        "create": 2,
+        "update": 0,
+        "unchanged": 0,
+        "skip": 3,
+        "errors": 1,
+        "repeats": 1,
+        "held_duplicates": 1,
+    }
+    assert "Import 2 members" in body
+
+
+def test_issue9_13_an_imported_check_shows_the_import_and_offers_it_no_more(
+    client, login, convenor
+):
+    job = checked(client, login, convenor)
+    check_page = f"/members/import/{job.id}"
+    commit_url = f"/members/import/{job.id}/commit"
+    assert import_check(client, job).status_code == 302
+    import_job = last_job()
+    assert import_job.id != job.id
+
+    # Queued: the check says so, with no button to start another.
+    body = client.get(check_page).get_data(as_text=True)
+    assert "This check is being imported" in body
+    assert f'href="/members/import/{import_job.id}"' in body
+    assert commit_url not in body
+    assert "Import 2 members" not in body
+
+    jobs.run_pending()
+    body = client.get(check_page).get_data(as_text=True)
+    assert "This check has been imported" in body
+    assert "Imported: 2 members created, 0 updated, 0 unchanged, 3 rows skipped." in body
+    assert "nothing has been written to the register" not in body
+    assert commit_url not in body
+    assert "Import 2 members" not in body
+
+    # A second commit from a page left open queues nothing, and goes to the import.
+    again = import_check(client, job)
+    assert again.status_code == 302
+    assert again.location.endswith(f"/members/import/{import_job.id}")
+    assert last_job().id == import_job.id
+    assert member_count() == 2
+
+
+def test_issue9_13_a_check_whose_import_wrote_nothing_can_be_imported_again(
+    client, login, convenor
+):
+    job = checked(client, login, convenor)
+    import_check(client, job)
+    failed = last_job()
+    failed.status = jobs.JobStatus.FAILED
+    failed.error = "RuntimeError: the database went away"
+    db.session.commit()
+    body = client.get(f"/members/import/{job.id}").get_data(as_text=True)
+    assert "Import 2 members" in body
+    assert import_check(client, job).status_code == 302
+    assert last_job().id != failed.id
+    db.session.refresh(job)
+    assert job.params["import_job"] == last_job().id
+
+
+@pytest.mark.committing
+def test_issue9_13_two_simultaneous_imports_of_one_check_queue_one(app, make_user):
+    convenor = make_user("convenor", two_factor=True)
+    check = jobs.enqueue(
+        importing.JOB_KIND,
+        created_by=convenor,
+        params={"filename": "m.csv", "mode": "dry_run"},
+        payload=DUPLICATES_FILE,
+    )
+    db.session.commit()
+    jobs.run_pending()
+    check_id, convenor_id = check.id, convenor.id
+    db.session.remove()
+
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt():
+        with app.app_context():
+            target = db.session.get(jobs.Job, check_id)
+            actor = db.session.get(User, convenor_id)
+            db.session.commit()  # end the read before racing, as two requests would
+            barrier.wait()
+            try:
+                importing.start_import(target, actor, skip_errors=True, include_duplicates=False)
+                db.session.commit()
+                outcomes.append("queued")
+            except importing.AlreadyImported:
+                db.session.rollback()
+                outcomes.append("refused")
+            except Exception as exc:  # a lock error would be a failure of the design
+                db.session.rollback()
+                outcomes.append(f"error: {exc!r}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["queued", "refused"], outcomes
+    commits = db.session.scalars(sa.select(jobs.Job).where(jobs.Job.id != check_id)).all()
+    assert [j.params["checked_by_job"] for j in commits] == [check_id]
+
+
+# -- The job runner and the areas -------------------------------------------------------------
+
+
+def test_issue8_the_job_runner_imports_no_area_and_the_import_registers_at_start_up(app):
+    source = Path(jobs.__file__).read_text()
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not [name for name in imported if name and name.startswith("coalition.members")]
+    assert jobs._HANDLERS[importing.JOB_KIND] is importing.run_import_job
+    with pytest.raises(ValueError, match="already has a handler"):
+        jobs.register(importing.JOB_KIND, lambda job: {})
 
 
 # -- The command line ------------------------------------------------------------------------
@@ -1001,7 +1420,7 @@ def test_cli_import_of_an_unusable_file(runner, tmp_path):
 
 
 def test_contacts_of_created_members(sample_bytes):
-    importer.commit(read(sample_bytes), None, skip_errors=True)
+    importing.commit(read(sample_bytes), None, skip_errors=True)
     contact = db.session.scalar(
         sa.select(MemberContact).filter_by(email="thandiwe.moyo@centreforinfor1.net")
     )

@@ -8,3 +8,10 @@ def blueprints():
     from coalition.members.views import bp
 
     return bp, public_bp
+
+
+def job_handlers():
+    """The registry's background jobs: kind -> handler, for ``coalition.jobs.register``."""
+    from coalition.members.importing import JOB_KIND, run_import_job
+
+    return {JOB_KIND: run_import_job}

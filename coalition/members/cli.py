@@ -1,6 +1,6 @@
 """``flask members import PATH [--dry-run]`` and ``flask members export PATH``.
 
-The same code as the web pages: ``importer.read_table``, ``plan`` and
+The same code as the web pages: ``importing.read_table``, ``plan`` and
 ``commit``, and ``exporter.export_members``. The commands commit the session
 themselves, once, at the end.
 """
@@ -31,7 +31,12 @@ def _clip(text: str, width: int) -> str:
 
 def print_report(report: dict, *, only_problems: bool = False) -> None:
     """The dry run as a table: line, action, name, and every problem of the row."""
-    from coalition.members.importer import action_label, duplicate_message, row_error_message
+    from coalition.members.importing import (
+        action_label,
+        column_note_message,
+        duplicate_message,
+        row_error_message,
+    )
 
     described = report["file"]
     click.echo(
@@ -41,6 +46,8 @@ def print_report(report: dict, *, only_problems: bool = False) -> None:
         + (f", sheet {described['sheet']}" if described.get("sheet") else "")
         + f"; column names on line {described['header_line']}."
     )
+    for note in described.get("column_notes") or []:
+        click.echo(column_note_message(note))
     if described["ignored"]:
         click.echo("Columns not imported: " + ", ".join(described["ignored"]))
     click.echo("")
@@ -82,7 +89,7 @@ def _actor(email: str | None):
 
 
 def _read(path: Path) -> bytes:
-    from coalition.members.importer import MAX_IMPORT_BYTES, ImportFileError
+    from coalition.members.importing import MAX_IMPORT_BYTES, ImportFileError
 
     if path.stat().st_size > MAX_IMPORT_BYTES:
         raise click.ClickException(ImportFileError("too_big").message)
@@ -104,23 +111,23 @@ def import_command(
     path, dry_run, sheet, skip_errors, include_duplicates, problems_only, actor_email
 ):
     """Import a member list (CSV or XLSX) into the register, all or nothing."""
-    from coalition.members import importer
+    from coalition.members import importing
 
     actor = _actor(actor_email)
     try:
-        table = importer.read_table(_read(path), path.name, sheet)
-    except importer.ImportFileError as exc:
+        table = importing.read_table(_read(path), path.name, sheet)
+    except importing.ImportFileError as exc:
         raise click.ClickException(exc.message)
-    checked = importer.plan(table, include_duplicates=include_duplicates)
+    checked = importing.plan(table, include_duplicates=include_duplicates)
     print_report(checked.report, only_problems=problems_only)
     if dry_run:
         click.echo("Dry run: nothing was written.")
         return
     try:
-        counts = importer.commit(
+        counts = importing.commit(
             checked, actor, skip_errors=skip_errors, include_duplicates=include_duplicates
         )
-    except importer.ImportRefused as exc:
+    except importing.ImportRefused as exc:
         db.session.rollback()
         raise click.ClickException(exc.message + " (--skip-errors)")
     db.session.commit()

@@ -38,7 +38,7 @@ from coalition.countries import country_name
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.listing import Listing
-from coalition.members import exporter, importer
+from coalition.members import exporter, importing
 from coalition.members.models import Member
 from coalition.members.queries import MemberFilters, apply_filters
 from coalition.members.views import bp
@@ -59,7 +59,7 @@ class ImportUploadForm(FlaskForm):
         description=_l(
             "A CSV or XLSX file of at most %(mib)d MiB, with one member per row and the "
             "column names in its first row.",
-            mib=importer.MAX_IMPORT_BYTES // (1024 * 1024),
+            mib=importing.MAX_IMPORT_BYTES // (1024 * 1024),
         ),
     )
     sheet = SelectField(_l("Sheet to import"), choices=[], validate_choice=False)
@@ -88,7 +88,7 @@ def _recent_imports() -> list[jobs.Job]:
     return list(
         db.session.scalars(
             sa.select(jobs.Job)
-            .where(jobs.Job.kind == importer.JOB_KIND)
+            .where(jobs.Job.kind == importing.JOB_KIND)
             .options(joinedload(jobs.Job.created_by))
             .order_by(jobs.Job.created_at.desc(), jobs.Job.id.desc())
             .limit(RECENT_IMPORTS)
@@ -102,22 +102,22 @@ def import_members():
     form = ImportUploadForm()
     if form.validate_on_submit():
         upload = form.file.data
-        data = upload.stream.read(importer.MAX_IMPORT_BYTES + 1)
+        data = upload.stream.read(importing.MAX_IMPORT_BYTES + 1)
         filename = _clean_filename(upload.filename)
         sheet = form.sheet.data or None
         try:
             # Checked now, so that a file that cannot be used is said beside the field.
-            importer.read_table(data, filename, sheet)
-        except importer.SheetChoiceNeeded as exc:
+            importing.read_table(data, filename, sheet)
+        except importing.SheetChoiceNeeded as exc:
             form.sheet.choices = [("", _("Choose a sheet"))] + [(s, s) for s in exc.sheets]
             form.file.errors.append(
                 exc.message + " " + _("Then choose the file again: it is not kept.")
             )
-        except importer.ImportFileError as exc:
+        except importing.ImportFileError as exc:
             form.file.errors.append(exc.message)
         else:
             job = jobs.enqueue(
-                importer.JOB_KIND,
+                importing.JOB_KIND,
                 created_by=current_user._get_current_object(),
                 params={
                     "filename": filename,
@@ -134,7 +134,7 @@ def import_members():
         "members/import.html",
         form=form,
         recent=_recent_imports(),
-        max_mib=importer.MAX_IMPORT_BYTES // (1024 * 1024),
+        max_mib=importing.MAX_IMPORT_BYTES // (1024 * 1024),
     )
 
 
@@ -142,7 +142,7 @@ def _import_job(job_id: int) -> jobs.Job:
     """An import job, for staff only; anyone else learns nothing of it (404)."""
     authorize("members.manage", hide=True)
     job = db.session.get(jobs.Job, job_id)
-    if job is None or job.kind != importer.JOB_KIND:
+    if job is None or job.kind != importing.JOB_KIND:
         abort(404)
     return job
 
@@ -172,6 +172,8 @@ def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
         start = (number - 1) * ROWS_PER_PAGE
         page = Listing(rows[start : start + ROWS_PER_PAGE], number, ROWS_PER_PAGE, len(rows))
     refresh = not job.finished and request.args.get("refresh") != "off"
+    # A check that has been imported shows the import, and offers it no more.
+    imported = importing.import_of(job) if (job.params or {}).get("mode") == "dry_run" else None
     response = current_app.make_response(
         (
             render_template(
@@ -180,18 +182,20 @@ def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
                 params=job.params or {},
                 result=result,
                 report=report,
+                imported=imported,
                 page=page,
                 show=show,
                 form=form,
                 refresh=refresh,
                 refresh_seconds=REFRESH_SECONDS,
-                file_error=importer.file_error_message,
-                row_error=importer.row_error_message,
-                duplicate=importer.duplicate_message,
-                action_label=importer.action_label,
-                change_labels=importer.change_labels,
-                country_label=importer.country_label,
-                refusal=importer.refusal_message,
+                file_error=importing.file_error_message,
+                row_error=importing.row_error_message,
+                duplicate=importing.duplicate_message,
+                action_label=importing.action_label,
+                change_labels=importing.change_labels,
+                country_label=importing.country_label,
+                refusal=importing.refusal_message,
+                column_note=importing.column_note_message,
                 member_url=_member_url,
             ),
             status,
@@ -237,19 +241,16 @@ def import_commit(job_id: int):
             )
         )
         return _render_job(job, form)
-    commit_job = jobs.enqueue(
-        importer.JOB_KIND,
-        created_by=current_user._get_current_object(),
-        params={
-            "filename": params.get("filename"),
-            "sheet": params.get("sheet"),
-            "mode": "commit",
-            "skip_errors": bool(form.skip_errors.data),
-            "include_duplicates": bool(form.include_duplicates.data),
-            "checked_by_job": job.id,
-        },
-        payload=job.payload,
-    )
+    try:
+        commit_job = importing.start_import(
+            job,
+            current_user._get_current_object(),
+            skip_errors=bool(form.skip_errors.data),
+            include_duplicates=bool(form.include_duplicates.data),
+        )
+    except importing.AlreadyImported as exc:
+        flash(_("This check has already been imported: nothing more was done."), "info")
+        return redirect(url_for(".import_job", job_id=exc.import_job.id))
     flash(_("The import has started. The register changes only when all of it is written."), "info")
     return redirect(url_for(".import_job", job_id=commit_job.id))
 

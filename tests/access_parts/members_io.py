@@ -15,7 +15,7 @@ def import_job_id(world: World) -> int:
     if job is None:
         from coalition import jobs
         from coalition.extensions import db
-        from coalition.members.importer import JOB_KIND
+        from coalition.members.importing import JOB_KIND
 
         job = jobs.enqueue(
             JOB_KIND,

@@ -3,6 +3,8 @@ in the background, the report with its planted problems, then the import."""
 
 from __future__ import annotations
 
+import os
+from datetime import date
 from pathlib import Path
 
 import pyotp
@@ -13,13 +15,20 @@ from playwright.sync_api import expect
 
 from coalition import jobs
 from coalition.extensions import db
+from coalition.members import importing
 from coalition.members.io_views import REFRESH_SECONDS
 from coalition.members.models import Member
 from tests.browser.conftest import sign_in
 from tests.browser.test_accessibility import AXE_OPTIONS, report
 from tests.conftest import PASSWORD
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "samples" / "members.csv"
+SAMPLES = (
+    os.environ.get("COALITION_SAMPLES")
+    or Path(__file__).resolve().parents[3] / "shared" / "samples"
+)
+SAMPLE = Path(SAMPLES) / "members.csv"
+# A day after the sample's last join date (2026-12-16): its lines 2-241 are clean.
+SAMPLE_TODAY = date(2026, 12, 31)
 EMAIL = "imogen.convenor@example.org"
 # The job page refreshes itself every REFRESH_SECONDS while the job runs.
 RESULT_WAIT_MS = (REFRESH_SECONDS * 3 + 5) * 1000
@@ -42,9 +51,10 @@ def axe(page, label: str, found: dict) -> None:
 
 @pytest.mark.browser
 @pytest.mark.committing
-def test_convenor_checks_and_imports_the_sample(app, page, make_user):
+def test_convenor_checks_and_imports_the_sample(app, page, make_user, monkeypatch):
     if not SAMPLE.exists():
         pytest.skip(f"the shared sample is not at {SAMPLE}")
+    monkeypatch.setattr(importing.checking, "latest_today", lambda: SAMPLE_TODAY)
     convenor = make_user("convenor", email=EMAIL, name="Imogen Convenor", two_factor=True)
     secret = convenor.totp_secret
     db.session.rollback()  # hold no SQLite lock while the live server writes
@@ -72,6 +82,10 @@ def test_convenor_checks_and_imports_the_sample(app, page, make_user):
     expect(main).to_contain_text(
         "This is a check: nothing has been written to the register.", timeout=RESULT_WAIT_MS
     )
+    # One count of likely duplicates, in the summary and beside the box (issue 9 #13).
+    summary = main.locator("dl.facts").last
+    expect(summary.locator("dt", has_text="duplicates").locator("+ dd")).to_have_text("1")
+    expect(main).to_contain_text("1 row looks like a member already in the file or the register")
     for text in (
         "Country: unknown country “Wakanda”.",
         "Contact email: “not-an-email” is not an email address.",
@@ -107,5 +121,15 @@ def test_convenor_checks_and_imports_the_sample(app, page, make_user):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Member)) == 240
         db.session.remove()
+
+    # The check now shows what was done, and offers no second import (issue 9 #13).
+    page.get_by_role("link", name="The check this import followed").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check of members.csv")
+    expect(page.locator("main")).to_contain_text("This check has been imported")
+    expect(page.locator("main")).to_contain_text(
+        "Imported: 240 members created, 0 updated, 0 unchanged, 5 rows skipped."
+    )
+    expect(page.get_by_role("button", name="Import 240 members")).to_have_count(0)
+    axe(page, "imported check", found)
 
     assert not found, "axe found accessibility violations:\n" + report(found)
