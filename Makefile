@@ -34,7 +34,7 @@ check-system:
 
 # A random secret key in instance/, unless SECRET_KEY is set in the environment.
 secret:
-	@mkdir -p instance
+	@mkdir -p -m 700 instance
 	@if [ -z "$$SECRET_KEY" ] && [ ! -s instance/secret_key ]; then \
 	  umask 077; $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > instance/secret_key; \
 	  echo "Wrote a new secret key to instance/secret_key"; fi

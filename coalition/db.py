@@ -116,6 +116,16 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     """
     if engine.dialect.name != "sqlite":
         return
+    from coalition.private_files import create_private_file, sqlite_path
+
+    database_file = sqlite_path(engine.url.database)
+    if database_file is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _private_database(_dialect, _record, _cargs, _cparams):
+            # SQLite would create the file 0644 less the umask; made first, it is
+            # 0600, and its -wal and -shm files copy the database file's mode.
+            create_private_file(database_file)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

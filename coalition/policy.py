@@ -153,6 +153,45 @@ def _edit_profile(user, member) -> bool:
     return Role.CONVENOR in user.roles or is_contact_of(user, member)
 
 
+# Who reads the contact details of a member at risk (S16): the convenor staff,
+# and the member's own contacts (their own details, which they keep on the
+# profile page). Steering members read every other member's contacts.
+AT_RISK_CONTACT_READERS = frozenset({Role.CONVENOR})
+
+
+@rule("members.read_contacts")
+def _read_contacts(user, member) -> bool:
+    """A member's contacts (names, emails, roles, accounts): on its page, in lists and exports."""
+    if member is None or not _view_member(user, member):
+        return False
+    return (
+        not member.at_risk
+        or has_any_role(user, *AT_RISK_CONTACT_READERS)
+        or is_contact_of(user, member)
+    )
+
+
+def readable_contacts(user: Any):
+    """``members.read_contacts`` as a condition on ``Member``: the members whose
+    contacts ``user`` may read, for the queries that list, search or export
+    contacts of many members at once. Written here, beside the rule, so that
+    the two cannot drift; fails closed (no member) for anyone who may not read
+    the register.
+    """
+    import sqlalchemy as sa
+
+    from coalition.members.models import Member, MemberContact
+
+    if not can(user, "members.directory"):
+        return sa.false()
+    if has_any_role(user, *AT_RISK_CONTACT_READERS):
+        return sa.true()
+    own = Member.id.in_(sa.select(MemberContact.member_id).where(MemberContact.user_id == user.id))
+    if Role.MEMBER_CONTACT not in user.roles:
+        return Member.at_risk.is_(False)
+    return sa.or_(Member.at_risk.is_(False), own)
+
+
 @rule("members.export")
 def _export_members(user, _obj) -> bool:
     """Staff export everything; steering members export what they may read."""

@@ -12,6 +12,13 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+# The media type of each format, without parameters: a text type's response gets
+# its "; charset=utf-8" from Flask (given here too, it would be sent twice).
+MEDIA_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
 # A cell starting with one of these is a formula to a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -271,6 +271,51 @@ def test_upload_download_and_remove(client, applicant, open_round, uploads):
     assert os.listdir(uploads) == []  # nothing orphaned stays on disk
 
 
+def test_s22_staff_and_steering_downloads_are_audited_not_the_applicants_own(
+    client, applicant, open_round, make_user, login
+):
+    from coalition.audit.models import AuditEntry
+
+    def downloads() -> list[AuditEntry]:
+        return list(
+            db.session.scalars(
+                sa.select(AuditEntry)
+                .filter_by(action="application.attachment_downloaded")
+                .order_by(AuditEntry.id)
+            )
+        )
+
+    application_id = start(client, open_round)
+    content = sample_files.pdf()
+    upload(client, application_id, content, "plan.pdf")
+    attachment = db.session.scalar(sa.select(Attachment))
+    path = f"/applications/{application_id}/attachments/{attachment.id}"
+    assert client.get(path).status_code == 200
+    assert downloads() == []  # the applicant's own file
+
+    application = db.session.get(Application, application_id)
+    application.status = ApplicationStatus.SUBMITTED
+    db.session.commit()
+    readers = [
+        login(make_user(Role.CONVENOR, two_factor=True)),
+        login(make_user(Role.STEERING, two_factor=True)),
+    ]
+    for reader in readers:
+        login(reader)
+        response = client.get(path)
+        assert response.status_code == 200 and response.data == content
+    entries = downloads()
+    assert [e.actor_id for e in entries] == [r.id for r in readers]
+    for entry in entries:
+        assert (entry.object_type, entry.object_id) == ("Application", str(application_id))
+        assert entry.details == {
+            "attachment_id": attachment.id,
+            "kind": "proposal",
+            "name": "plan.pdf",
+        }
+        assert entry.created_at is not None
+
+
 @pytest.mark.parametrize(
     ("content", "name", "message"),
     [

@@ -97,6 +97,31 @@ def test_export_neutralises_formulas_and_is_audited(
     assert db.session.scalar(sa.select(AuditEntry).filter_by(action="applications.exported"))
 
 
+@pytest.mark.parametrize(
+    ("fmt", "content_type"),
+    [
+        ("csv", "text/csv; charset=utf-8"),
+        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ],
+)
+def test_export_headers(client, make_user, login, round_with_applications, fmt, content_type):
+    login(make_user(Role.STEERING, two_factor=True))
+    r = round_with_applications
+    response = post(
+        client,
+        f"/grants/rounds/{r.id}/applications.{fmt}",
+        {},
+        token_from=f"/grants/rounds/{r.id}/applications",
+    )
+    assert response.status_code == 200
+    assert response.headers.getlist("Content-Type") == [content_type]
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="round-{r.id}-applications.{fmt}"'
+    )
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_screening(client, make_user, login, round_with_applications):
     staff = login(make_user(Role.CONVENOR, two_factor=True))
     r = round_with_applications

@@ -4,12 +4,10 @@ joining decisions, personal data and erasure."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 
 from coalition.accounts.models import Role
 from coalition.audit.models import AuditEntry
@@ -334,9 +332,12 @@ def test_personal_data_export_is_audited(client, staff, make_member):
         name="Dr Lindiwe Dube",
         contacts=[{"name": "Lindiwe Dube", "email": "lindiwe@example.org"}],
     )
-    response = client.get(f"/members/{member.id}/personal-data.json")
+    response = post(
+        client, f"/members/{member.id}/personal-data.json", token_from=f"/members/{member.id}"
+    )
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment")
+    assert response.headers.getlist("Content-Type") == ["application/json"]
     data = json.loads(response.data)
     assert data["member"]["name"] == "Dr Lindiwe Dube"
     assert data["contacts"][0]["email"] == "lindiwe@example.org"
@@ -348,13 +349,18 @@ def test_personal_data_export_is_audited(client, staff, make_member):
     )
 
 
-def test_personal_data_export_asks_for_the_password_when_sign_in_is_old(
-    client, app, staff, make_member
-):
+def test_s18_personal_data_export_is_a_post_and_a_get_writes_nothing(client, staff, make_member):
+    """A link from another site (a GET) exports nothing and writes no audit row; the
+    member page offers the export as a form with its CSRF token."""
     member = make_member()
-    with time_machine.travel(time.time() + app.config["REAUTH_AFTER_SECONDS"] + 5, tick=False):
-        response = client.get(f"/members/{member.id}/personal-data.json")
-    assert "/reauthenticate" in response.headers["Location"]
+    assert client.get(f"/members/{member.id}/personal-data.json").status_code == 405
+    without_token = client.post(f"/members/{member.id}/personal-data.json")
+    assert without_token.status_code == 400
+    assert not db.session.scalar(
+        sa.select(AuditEntry).filter_by(action="member.personal_data_exported")
+    )
+    text = page(client, f"/members/{member.id}")
+    assert f'<form method="post" action="/members/{member.id}/personal-data.json"' in text
 
 
 def test_erase_an_expert(client, staff, make_member):
@@ -392,3 +398,155 @@ def test_organisation_is_not_erased_but_its_contact_is(client, staff, make_membe
     db.session.refresh(contact)
     assert contact.email is None and contact.name == "Erased contact"
     assert "Private Person" not in page(client, f"/members/{org.id}")
+    # S22: erasing a person writes an audit row, naming who erased whom.
+    entry = db.session.scalar(sa.select(AuditEntry).filter_by(action="member.contact_erased"))
+    assert entry.actor_id == staff.id and entry.details == {"contact_id": contact_id}
+
+
+# -- S16: the contacts of a member at risk, for convenor staff only ------------------------
+
+
+def _at_risk_and_safe(make_member):
+    risky = make_member(
+        name="Risky Collective",
+        at_risk=True,
+        contacts=[{"name": "Hidden Person", "email": "hidden.person@risky.example"}],
+    )
+    safe = make_member(
+        name="Safe Collective",
+        contacts=[{"name": "Shown Person", "email": "shown.person@safe.example"}],
+    )
+    return risky, safe
+
+
+def test_s16_steering_sees_no_contacts_of_a_member_at_risk_on_its_page(
+    client, steering, make_member
+):
+    risky, safe = _at_risk_and_safe(make_member)
+    text = page(client, f"/members/{risky.id}")
+    assert "Risky Collective" in text
+    assert "hidden.person@risky.example" not in text and "Hidden Person" not in text
+    assert "only the convenor staff see its contacts" in text
+    assert "shown.person@safe.example" in page(client, f"/members/{safe.id}")
+
+
+def test_s16_convenor_sees_the_contacts_of_a_member_at_risk(client, staff, make_member):
+    risky, _safe = _at_risk_and_safe(make_member)
+    assert "hidden.person@risky.example" in page(client, f"/members/{risky.id}")
+    listed = page(client)
+    assert "hidden.person@risky.example" in listed
+    assert "Risky Collective" in page(client, q="hidden.person@risky")
+
+
+def test_s16_steering_search_does_not_find_a_member_at_risk_by_its_contacts(
+    client, steering, make_member
+):
+    _at_risk_and_safe(make_member)
+    for q in ("hidden.person@risky.example", "Hidden Person", "risky.example"):
+        assert "Risky Collective" not in page(client, q=q), q
+    # By its name it is found, as every member is, without its contacts.
+    found = page(client, q="risky collective")
+    assert "Risky Collective" in found and "hidden.person" not in found
+    assert "Safe Collective" in page(client, q="shown.person@safe")
+
+
+def test_s16_steering_directory_lists_no_contact_of_a_member_at_risk(client, steering, make_member):
+    _at_risk_and_safe(make_member)
+    listed = page(client)
+    assert "Risky Collective" in listed and "Safe Collective" in listed
+    assert "hidden.person@risky.example" not in listed and "Hidden Person" not in listed
+    assert "shown.person@safe.example" in listed
+
+
+def test_s16_steering_export_filtered_by_a_hidden_contact_finds_nothing(
+    client, steering, make_member
+):
+    _at_risk_and_safe(make_member)
+    response = post(
+        client, "/members/export.csv?q=hidden.person%40risky", {}, token_from="/members/"
+    )
+    assert response.status_code == 200
+    assert b"Risky Collective" not in response.data and b"hidden.person" not in response.data
+
+
+def test_s16_the_contacts_rule_and_its_query_condition_agree(make_user, make_member):
+    """``members.read_contacts`` and ``policy.readable_contacts`` say the same of
+    every member, for every reader of the register."""
+    from coalition import policy
+
+    risky, safe = _at_risk_and_safe(make_member)
+    contact = make_user(Role.STEERING, Role.MEMBER_CONTACT, two_factor=True)
+    risky.contacts.append(MemberContact(name="Own", email=contact.email, user_id=contact.id))
+    db.session.commit()
+    readers = {
+        "convenor": make_user(Role.CONVENOR, two_factor=True),
+        "steering": make_user(Role.STEERING, two_factor=True),
+        "steering and the risky member's contact": contact,
+        "steering without a second factor": make_user(Role.STEERING),
+        "applicant": make_user(Role.APPLICANT),
+    }
+    expected = {
+        "convenor": {risky.id, safe.id},
+        "steering": {safe.id},
+        "steering and the risky member's contact": {risky.id, safe.id},
+        "steering without a second factor": set(),
+        "applicant": set(),
+    }
+    for name, reader in readers.items():
+        by_rule = {m.id for m in (risky, safe) if policy.can(reader, "members.read_contacts", m)}
+        by_query = set(
+            db.session.scalars(
+                sa.select(Member.id).where(
+                    Member.id.in_([risky.id, safe.id]), policy.readable_contacts(reader)
+                )
+            )
+        )
+        assert by_rule == by_query == expected[name], name
+
+
+# -- S11: the at-risk flag is set and lifted on its own, behind a fresh sign-in ------------
+
+
+def test_at_risk_flag_is_set_and_lifted_from_the_member_page(client, staff, make_member):
+    member = make_member()
+    text = page(client, f"/members/{member.id}")
+    assert f'action="/members/{member.id}/at-risk"' in text
+    response = post(
+        client,
+        f"/members/{member.id}/at-risk",
+        {"at_risk": "1", "version": str(member.version)},
+        token_from=f"/members/{member.id}",
+    )
+    assert response.status_code == 302
+    db.session.refresh(member)
+    assert member.at_risk is True
+    entry = db.session.scalar(sa.select(AuditEntry).filter_by(action="member.at_risk_set"))
+    assert entry.changes == {"at_risk": [False, True]} and entry.actor_id == staff.id
+    response = post(
+        client,
+        f"/members/{member.id}/at-risk",
+        {"at_risk": "0", "version": str(member.version)},
+        token_from=f"/members/{member.id}",
+    )
+    db.session.refresh(member)
+    assert member.at_risk is False
+    assert db.session.scalar(sa.select(AuditEntry).filter_by(action="member.at_risk_lifted"))
+
+
+@pytest.mark.parametrize("at_risk", [True, False])
+def test_the_edit_form_does_not_change_the_at_risk_flag(client, staff, make_member, at_risk):
+    """Neither an unticked box (not sent) nor a forged ``at_risk`` field changes it."""
+    member = make_member(at_risk=at_risk)
+    assert 'name="at_risk"' not in page(client, f"/members/{member.id}/edit")
+    data = {
+        **MEMBER_FORM,
+        "version": _edit_form(client, member.id),
+        "name": "Renamed",
+        "contacts-0-id": str(member.contacts[0].id),
+    }
+    if not at_risk:
+        data["at_risk"] = "y"
+    response = post(client, f"/members/{member.id}/edit", data, token_from="/members/")
+    assert response.status_code == 302
+    db.session.refresh(member)
+    assert (member.name, member.at_risk) == ("Renamed", at_risk)

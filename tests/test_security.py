@@ -194,6 +194,167 @@ def test_invite_page_asks_for_the_password_when_sign_in_is_old(client, app, make
     assert response.headers["Location"].startswith("/reauthenticate?next=")
 
 
+# Every export of personal data, and every action that changes who is protected or
+# writes a whole file into the register, asks for the password again when the
+# sign-in is old. One row per action: (what, the form's page, the POST, done?).
+# Each is tried twice: with an old sign-in it is sent to /reauthenticate and does
+# nothing; with a fresh one it is done (so the row really names the action).
+
+
+def _audited(action: str):
+    from coalition.audit.models import AuditEntry
+
+    return lambda world: db.session.scalar(sa.select(AuditEntry).filter_by(action=action))
+
+
+def _import_committed(world) -> bool:
+    from coalition import jobs
+
+    return any(
+        job.params.get("mode") == "commit" for job in db.session.scalars(sa.select(jobs.Job))
+    )
+
+
+def _marked_at_risk(world) -> bool:
+    db.session.refresh(world["member"])
+    return world["member"].at_risk
+
+
+FRESH_SIGN_IN_ACTIONS = {
+    "members export csv": (
+        lambda w: "/members/export",
+        lambda w: ("/members/export.csv", {}),
+        _audited("members.exported"),
+    ),
+    "members export xlsx": (
+        lambda w: "/members/export",
+        lambda w: ("/members/export.xlsx", {}),
+        _audited("members.exported"),
+    ),
+    "member personal data": (
+        lambda w: f"/members/{w['expert'].id}",
+        lambda w: (f"/members/{w['expert'].id}/personal-data.json", {}),
+        _audited("member.personal_data_exported"),
+    ),
+    "round applications export csv": (
+        lambda w: f"/grants/rounds/{w['round'].id}/applications",
+        lambda w: (f"/grants/rounds/{w['round'].id}/applications.csv", {}),
+        _audited("applications.exported"),
+    ),
+    "round applications export xlsx": (
+        lambda w: f"/grants/rounds/{w['round'].id}/applications",
+        lambda w: (f"/grants/rounds/{w['round'].id}/applications.xlsx", {}),
+        _audited("applications.exported"),
+    ),
+    "member import commit": (
+        lambda w: f"/members/import/{w['import_job'].id}",
+        lambda w: (f"/members/import/{w['import_job'].id}/commit", {}),
+        _import_committed,
+    ),
+    "member at-risk flag": (
+        lambda w: f"/members/{w['member'].id}",
+        lambda w: (
+            f"/members/{w['member'].id}/at-risk",
+            {"at_risk": "1", "version": str(w["member"].version)},
+        ),
+        _marked_at_risk,
+    ),
+    "erase an expert": (
+        lambda w: f"/members/{w['expert'].id}",
+        lambda w: (f"/members/{w['expert'].id}/erase", {}),
+        _audited("member.erased"),
+    ),
+    "erase a contact": (
+        lambda w: f"/members/{w['member'].id}",
+        lambda w: (
+            f"/members/{w['member'].id}/contacts/{w['member'].contacts[0].id}/erase",
+            {},
+        ),
+        _audited("member.contact_erased"),
+    ),
+}
+
+
+@pytest.fixture
+def fresh_world(make_user, make_member):
+    from datetime import timedelta
+
+    from coalition import jobs
+    from coalition.db import utcnow
+    from coalition.grants.models import Application, ApplicationStatus, Fund, Round, RoundPhase
+    from coalition.members.importer import JOB_KIND
+    from coalition.members.models import MemberKind
+
+    convenor = make_user(Role.CONVENOR, two_factor=True)
+    now = utcnow()
+    round_ = Round(
+        fund=Fund(name="Fund", currency="USD", total_budget=10**9),
+        title="Round",
+        phase=RoundPhase.PUBLISHED,
+        opens_at=now - timedelta(days=30),
+        closes_at=now - timedelta(days=1),
+        budget=10**8,
+        min_grant=1,
+        max_grant=10**7,
+    )
+    db.session.add(
+        Application(
+            round=round_,
+            applicant=make_user(Role.APPLICANT),
+            title="Kenyan watch",
+            status=ApplicationStatus.SUBMITTED,
+            org_name="Kenyan watch org",
+            org_country="KE",
+            submitted_at=now,
+        )
+    )
+    db.session.add(round_)
+    job = jobs.enqueue(
+        JOB_KIND,
+        created_by=convenor,
+        params={"filename": "members.csv", "sheet": None, "mode": "dry_run"},
+        payload=b"name,country\nFresh Sign-in Collective,KE\n",
+    )
+    db.session.commit()
+    assert jobs.run_pending() == 1
+    return {
+        "convenor": convenor,
+        "member": make_member(name="Flagged Later"),
+        "expert": make_member(kind=MemberKind.EXPERT, org_type=None, name="Dr Old Session"),
+        "round": round_,
+        "import_job": job,
+    }
+
+
+@pytest.mark.parametrize("action", list(FRESH_SIGN_IN_ACTIONS))
+def test_s11_sensitive_actions_ask_for_the_password_when_sign_in_is_old(
+    client, app, fresh_world, action
+):
+    from tests.conftest import csrf_token, sign_in_as
+
+    form_page, request_of, done = FRESH_SIGN_IN_ACTIONS[action]
+    sign_in_as(client, fresh_world["convenor"])
+    page = form_page(fresh_world)
+    path, data = request_of(fresh_world)
+    token = csrf_token(client, page)  # the page, opened while the sign-in was new
+    later = time.time() + app.config["REAUTH_AFTER_SECONDS"] + 5
+    with time_machine.travel(later, tick=False):
+        stale = client.post(
+            path,
+            data={**data, "csrf_token": token},
+            headers={"Referer": f"http://localhost{page}"},
+        )
+    assert stale.status_code == 302, stale.status_code
+    assert stale.headers["Location"] == f"/reauthenticate?next={page}"
+    assert not done(fresh_world), "done with an old sign-in"
+
+    sign_in_as(client, fresh_world["convenor"])  # a fresh sign-in
+    fresh = post(client, path, data, token_from=page)
+    assert fresh.status_code in (200, 302), fresh.status_code
+    assert "/reauthenticate" not in fresh.headers.get("Location", "")
+    assert done(fresh_world), "not done with a fresh sign-in"
+
+
 # -- S19 production guard --------------------------------------------------------------
 
 

@@ -94,11 +94,20 @@ def fresh_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_user.is_authenticated and not is_fresh():
-            if request.method == "GET":
-                target = request.full_path.rstrip("?")
-            else:
-                target = safe_next(urlsplit(request.referrer or "").path or None)
-            return redirect(url_for("accounts.reauthenticate", next=target))
+            return ask_for_password()
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def ask_for_password():
+    """The redirect to the password page, back to this page (a GET) or the form's page (a POST).
+
+    For a view that checks ``is_fresh()`` itself, after its own access check
+    (so that someone refused still gets the refusal, not the password page).
+    """
+    if request.method == "GET":
+        target = request.full_path.rstrip("?")
+    else:
+        target = safe_next(urlsplit(request.referrer or "").path or None)
+    return redirect(url_for("accounts.reauthenticate", next=target))

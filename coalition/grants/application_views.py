@@ -247,4 +247,7 @@ def download(application_id: int, attachment_id: int):
     attachment = next((a for a in application.attachments if a.id == attachment_id), None)
     if attachment is None:
         abort(404)
-    return files.download_response(attachment)
+    response = files.download_response(attachment)
+    # After the file is found: a missing file answers 404 and records nothing.
+    ops.record_download(application, attachment, reader=current_user._get_current_object())
+    return response

@@ -493,3 +493,25 @@ def remove_attachment(application: Application, attachment, *, actor: User) -> N
     sa.event.listen(
         db.session(), "after_commit", lambda _session: files.delete(stored_name), once=True
     )
+
+
+def record_download(application: Application, attachment, *, reader: User) -> None:
+    """Record in the audit log that staff or steering downloaded an applicant's file (S22).
+
+    Who (the actor), when (the row's time) and which file (its id, kind and
+    name). The applicant downloading their own file is not recorded: it is
+    their own data, reaching nobody else, and the log is there to show who
+    else has read it.
+    """
+    if application.applicant_id == reader.id:
+        return
+    audit.record(
+        "application.attachment_downloaded",
+        application,
+        actor=reader,
+        details={
+            "attachment_id": attachment.id,
+            "kind": attachment.kind.value,
+            "name": attachment.original_name,
+        },
+    )

@@ -39,6 +39,7 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from coalition.extensions import db
+from coalition.private_files import private_folder
 from coalition.security import DOWNLOAD_CSP
 
 if TYPE_CHECKING:
@@ -382,11 +383,7 @@ def clean_filename(name: str, extension: str) -> str:
 
 def upload_folder() -> Path:
     """The folder that holds the files (outside the web root), created private (0700)."""
-    folder = Path(current_app.config["UPLOAD_FOLDER"])
-    if not folder.is_dir():
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
-    return folder
+    return private_folder(current_app.config["UPLOAD_FOLDER"])
 
 
 def _megabytes(size: int) -> str:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from coalition import audit
+from coalition.accounts.session import fresh_required
 from coalition.countries import country_name
 from coalition.extensions import db
 from coalition.grants import applications as ops
@@ -20,7 +21,7 @@ from coalition.grants.models import Application, ApplicationStatus, DomainError,
 from coalition.grants.money import AmountError, format_money, parse_amount, to_major
 from coalition.listing import page_of_rows
 from coalition.policy import authorize, permission_required
-from coalition.spreadsheets import to_csv, to_xlsx
+from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
 
 bp = Blueprint("round_applications", __name__)
 
@@ -170,8 +171,13 @@ EXPORT_COLUMNS = (
 
 @bp.route("/rounds/<int:round_id>/applications.<any(csv, xlsx):fmt>", methods=["POST"])
 @permission_required("grants.read_round")
+@fresh_required
 def export(round_id: int, fmt: str):
-    """The filtered list as a spreadsheet (POST: an export is recorded in the audit log)."""
+    """The filtered list as a spreadsheet (POST: an export is recorded in the audit log).
+
+    Applicants' names and organisations are personal data: like every such
+    export, it asks for the password again after an old sign-in (S11).
+    """
     round_ = _round(round_id)
     filters = ApplicationFilters.from_args(request.form)
     applications = db.session.scalars(round_query(round_, filters)).all()
@@ -183,14 +189,9 @@ def export(round_id: int, fmt: str):
         round_,
         details={"format": fmt, "rows": len(body), "filters": filters.as_args()},
     )
-    mimetype = (
-        "text/csv"
-        if fmt == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
     return Response(
         data,
-        mimetype=mimetype,
+        mimetype=MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="round-{round_.id}-applications.{fmt}"'
         },

@@ -7,7 +7,6 @@ themselves, once, at the end.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -145,15 +144,16 @@ def export_command(path, actor_email):
     """Export the whole register, every field, to PATH (.csv or .xlsx)."""
     from coalition.members.exporter import FORMATS, export_members
     from coalition.members.queries import MemberFilters
+    from coalition.private_files import write_private_file
 
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise click.BadParameter("the file name must end in .csv or .xlsx", param_hint="PATH")
     actor = _actor(actor_email)
-    data, count = export_members(MemberFilters(), staff=True, fmt=fmt, actor=actor, via="cli")
+    data, count = export_members(
+        MemberFilters(), staff=True, fmt=fmt, reader=None, actor=actor, via="cli"
+    )
     # Personal data: readable by its owner only.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
+    write_private_file(path, data)
     db.session.commit()
     click.echo(f"Exported {count} members to {path}.")

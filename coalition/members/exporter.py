@@ -2,7 +2,8 @@
 
 What a file holds depends on who asks (S16): staff get every field, internal
 notes, the at-risk flag and every contact; steering members get neither the
-notes nor the flag, and no contact details of members at risk. Every text
+notes nor the flag, and only the contacts the policy lets them read
+(``members.read_contacts``: none of a member at risk). Every text
 cell that a spreadsheet would run as a formula is neutralised (OWASP's CSV
 injection advice: a leading single quote). The rows are read with a fixed
 number of queries, however many members there are.
@@ -21,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import raiseload
 
 from coalition import audit
+from coalition.accounts.models import User
 from coalition.countries import country_name
 from coalition.extensions import db
 from coalition.members.models import (
@@ -31,12 +33,10 @@ from coalition.members.models import (
     MemberFocus,
 )
 from coalition.members.queries import MemberFilters, apply_filters
-from coalition.spreadsheets import to_csv, to_xlsx
+from coalition.policy import readable_contacts
+from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
 
-FORMATS = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
+FORMATS = MEDIA_TYPES
 
 
 @dataclass
@@ -81,22 +81,20 @@ class Labels:
 class Column:
     key: str
     label: Any  # a lazy string: the header in the reader's language
-    value: Callable[[Member, Related, Labels, bool], Any]
+    value: Callable[[Member, Related, Labels], Any]
     staff_only: bool = False
 
 
 def _contact_value(attr: str):
-    def get(member: Member, related: Related, labels: Labels, hide_contacts: bool) -> Any:
-        if hide_contacts or not related.contacts:
+    def get(member: Member, related: Related, labels: Labels) -> Any:
+        if not related.contacts:
             return None
         return getattr(related.contacts[0], attr)
 
     return get
 
 
-def _other_contacts(member: Member, related: Related, labels: Labels, hide_contacts: bool):
-    if hide_contacts:
-        return None
+def _other_contacts(member: Member, related: Related, labels: Labels):
     parts = []
     for contact in related.contacts[1:]:
         parts.append(f"{contact.name} <{contact.email}>" if contact.email else contact.name)
@@ -107,33 +105,33 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value else None
 
 
-# (member, its lists, labels, hide contacts) -> the cell. Blank cells are None.
+# (member, its lists, labels) -> the cell. Blank cells are None.
 COLUMNS: tuple[Column, ...] = (
-    Column("id", _l("Number"), lambda m, r, t, h: m.id),
-    Column("kind", _l("Kind"), lambda m, r, t, h: t(m.kind)),
-    Column("name", _l("Name"), lambda m, r, t, h: m.name),
-    Column("acronym", _l("Acronym"), lambda m, r, t, h: m.acronym),
-    Column("type", _l("Type"), lambda m, r, t, h: t(m.org_type)),
-    Column("country", _l("Country"), lambda m, r, t, h: t.country(m.country)),
-    Column("country_code", _l("Country code"), lambda m, r, t, h: m.country),
-    Column("region", _l("Region"), lambda m, r, t, h: t(m.region)),
-    Column("status", _l("Status"), lambda m, r, t, h: t(m.status)),
-    Column("joined", _l("Joined"), lambda m, r, t, h: m.joined_on),
-    Column("focus_areas", _l("Focus areas"), lambda m, r, t, h: "; ".join(map(t, r.focus))),
-    Column("work_countries", _l("Countries of work"), lambda m, r, t, h: "; ".join(r.countries)),
-    Column("languages", _l("Languages"), lambda m, r, t, h: "; ".join(m.languages or [])),
-    Column("website", _l("Website"), lambda m, r, t, h: m.website),
+    Column("id", _l("Number"), lambda m, r, t: m.id),
+    Column("kind", _l("Kind"), lambda m, r, t: t(m.kind)),
+    Column("name", _l("Name"), lambda m, r, t: m.name),
+    Column("acronym", _l("Acronym"), lambda m, r, t: m.acronym),
+    Column("type", _l("Type"), lambda m, r, t: t(m.org_type)),
+    Column("country", _l("Country"), lambda m, r, t: t.country(m.country)),
+    Column("country_code", _l("Country code"), lambda m, r, t: m.country),
+    Column("region", _l("Region"), lambda m, r, t: t(m.region)),
+    Column("status", _l("Status"), lambda m, r, t: t(m.status)),
+    Column("joined", _l("Joined"), lambda m, r, t: m.joined_on),
+    Column("focus_areas", _l("Focus areas"), lambda m, r, t: "; ".join(map(t, r.focus))),
+    Column("work_countries", _l("Countries of work"), lambda m, r, t: "; ".join(r.countries)),
+    Column("languages", _l("Languages"), lambda m, r, t: "; ".join(m.languages or [])),
+    Column("website", _l("Website"), lambda m, r, t: m.website),
     Column("contact_name", _l("Contact name"), _contact_value("name")),
     Column("contact_email", _l("Contact email"), _contact_value("email")),
     Column("contact_role", _l("Contact role"), _contact_value("role")),
     Column("other_contacts", _l("Other contacts"), _other_contacts),
-    Column("public_listing", _l("Public listing"), lambda m, r, t, h: t.yes_no(m.consent_public)),
-    Column("consent_date", _l("Consent given on"), lambda m, r, t, h: _day(m.consent_at)),
-    Column("steering_from", _l("Steering seat from"), lambda m, r, t, h: m.steering_from),
-    Column("steering_until", _l("Steering seat until"), lambda m, r, t, h: m.steering_until),
-    Column("last_confirmed", _l("Last confirmed"), lambda m, r, t, h: _day(m.last_confirmed_at)),
-    Column("at_risk", _l("At risk"), lambda m, r, t, h: t.yes_no(m.at_risk), staff_only=True),
-    Column("notes", _l("Internal notes"), lambda m, r, t, h: m.notes, staff_only=True),
+    Column("public_listing", _l("Public listing"), lambda m, r, t: t.yes_no(m.consent_public)),
+    Column("consent_date", _l("Consent given on"), lambda m, r, t: _day(m.consent_at)),
+    Column("steering_from", _l("Steering seat from"), lambda m, r, t: m.steering_from),
+    Column("steering_until", _l("Steering seat until"), lambda m, r, t: m.steering_until),
+    Column("last_confirmed", _l("Last confirmed"), lambda m, r, t: _day(m.last_confirmed_at)),
+    Column("at_risk", _l("At risk"), lambda m, r, t: t.yes_no(m.at_risk), staff_only=True),
+    Column("notes", _l("Internal notes"), lambda m, r, t: m.notes, staff_only=True),
 )
 
 
@@ -142,9 +140,10 @@ def columns_for(staff: bool) -> list[Column]:
     return [c for c in COLUMNS if staff or not c.staff_only]
 
 
-def _related(filters: MemberFilters) -> dict[int, Related]:
-    """Contacts, focus areas and countries of work of the filtered members: three queries."""
-    ids = apply_filters(sa.select(Member.id), filters).order_by(None)
+def _related(filters: MemberFilters, contacts) -> dict[int, Related]:
+    """Contacts (of the members matching ``contacts`` only), focus areas and countries
+    of work of the filtered members: three queries."""
+    ids = apply_filters(sa.select(Member.id), filters, contacts=contacts).order_by(None)
     related: dict[int, Related] = {}
 
     def entry(member_id: int) -> Related:
@@ -155,7 +154,8 @@ def _related(filters: MemberFilters) -> dict[int, Related]:
 
     contacts = db.session.scalars(
         sa.select(MemberContact)
-        .where(MemberContact.member_id.in_(ids))
+        .join(Member, Member.id == MemberContact.member_id)
+        .where(MemberContact.member_id.in_(ids), contacts)
         .options(raiseload("*"))
         .order_by(MemberContact.member_id, MemberContact.is_primary.desc(), MemberContact.id)
     )
@@ -181,13 +181,22 @@ def _related(filters: MemberFilters) -> dict[int, Related]:
     return related
 
 
-def rows(filters: MemberFilters, *, staff: bool) -> tuple[list[str], list[list[Any]]]:
+def readable_by(reader: User | None):
+    """Whose contacts the file may hold: those the policy lets ``reader`` read; every
+    one for the command line (``None``), which reads the whole database anyway."""
+    return sa.true() if reader is None else readable_contacts(reader)
+
+
+def rows(
+    filters: MemberFilters, *, staff: bool, reader: User | None
+) -> tuple[list[str], list[list[Any]]]:
     """The header and the rows of the filtered list, as the reader may see them."""
     columns = columns_for(staff)
+    contacts = readable_by(reader)
     members = db.session.scalars(
-        apply_filters(sa.select(Member).options(raiseload("*")), filters)
+        apply_filters(sa.select(Member).options(raiseload("*")), filters, contacts=contacts)
     ).all()
-    related = _related(filters)
+    related = _related(filters, contacts)
     empty = Related([], [], [])
     labels = Labels()
     header = [str(c.label) for c in columns]
@@ -195,23 +204,30 @@ def rows(filters: MemberFilters, *, staff: bool) -> tuple[list[str], list[list[A
     out = []
     for member in members:
         found = related.get(member.id, empty)
-        # Steering members never get the contact details of a member at risk.
-        hide_contacts = bool(member.at_risk) and not staff
         # An empty text is a blank cell (None), which an XLSX does not even store.
-        out.append([value(member, found, labels, hide_contacts) or None for value in values])
+        out.append([value(member, found, labels) or None for value in values])
     return header, out
 
 
 def export_members(
-    filters: MemberFilters, *, staff: bool, fmt: str, actor=None, via: str = "web"
+    filters: MemberFilters,
+    *,
+    staff: bool,
+    fmt: str,
+    reader: User | None,
+    actor=None,
+    via: str = "web",
 ) -> tuple[bytes, int]:
     """The file for the filtered list, and how many members it holds.
+
+    ``reader``: the person the file is for, whose rights decide the contacts
+    it holds (``None``: the command line).
 
     Writes the audit row of the export (S22); the caller commits.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    header, body = rows(filters, staff=staff)
+    header, body = rows(filters, staff=staff, reader=reader)
     data = to_csv(header, body) if fmt == "csv" else to_xlsx(header, body, _("Members"))
     audit.record(
         "members.exported",

@@ -203,6 +203,26 @@ def update_member(
     return changes
 
 
+def set_at_risk(member: Member, *, at_risk: bool, actor: User) -> dict[str, list[Any]]:
+    """Set or lift the at-risk flag; returns the change (empty when it already was so).
+
+    Set, it keeps the member out of everything public and hides its contacts
+    from all but the convenor staff (``members.read_contacts``). The version
+    moves on, so an edit form opened before cannot go on unseen.
+    """
+    if bool(member.at_risk) == bool(at_risk):
+        return {}
+    member.at_risk = bool(at_risk)
+    changes = audit.changes_of(member, ["at_risk"])
+    audit.record(
+        "member.at_risk_set" if at_risk else "member.at_risk_lifted",
+        member,
+        actor=actor,
+        changes=changes,
+    )
+    return changes
+
+
 # The fields that make up a member's consent to the public directory.
 CONSENT_FIELDS = ("consent_public", "consent_at", "consent_wording")
 

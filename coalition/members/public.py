@@ -73,7 +73,6 @@ def directory():
         query,
         _page_number(),
         PER_PAGE,
-        with_contacts=False,
         clamp=True,
         single_scan=bool(filters.q),
     )

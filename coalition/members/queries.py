@@ -90,18 +90,18 @@ class MemberFilters:
         return {k: v for k, v in out.items() if v}
 
 
-def text_condition(q: str, *, staff: bool):
+def text_condition(q: str, *, contacts=None):
     """Members matching every word of ``q``, accents and case ignored.
 
-    Staff search names, acronyms and contacts, through the search index
-    (``coalition.members.search``); the public, names and acronyms only.
+    Everyone searches names and acronyms. The members matching ``contacts``
+    (a condition from ``policy.readable_contacts``: whose contacts the reader
+    may read) are searched by their contacts too, through the search index
+    (``coalition.members.search``); ``None`` (the public) searches no contact.
     """
     words = fold(q).split()[:8]
-    if staff:
-        return search.staff_condition(words)
     if not words:
         return sa.true()
-    return rarely_true(
+    by_name = rarely_true(
         sa.and_(
             *(
                 sa.or_(
@@ -112,11 +112,20 @@ def text_condition(q: str, *, staff: bool):
             )
         )
     )
+    if contacts is None or isinstance(contacts, sa.sql.elements.False_):
+        return by_name
+    with_contacts = search.staff_condition(words)
+    if isinstance(contacts, sa.sql.elements.True_):
+        return with_contacts
+    # A member whose contacts are hidden from this reader is found by its name only.
+    return sa.or_(sa.and_(contacts, with_contacts), by_name)
 
 
-def apply_filters(query: sa.Select, filters: MemberFilters) -> sa.Select:
+def apply_filters(query: sa.Select, filters: MemberFilters, *, contacts) -> sa.Select:
+    """``query`` narrowed by ``filters``; the text search reaches the contacts of the
+    members matching ``contacts`` only (``policy.readable_contacts`` of the reader)."""
     if filters.q:
-        query = query.where(text_condition(filters.q, staff=True))
+        query = query.where(text_condition(filters.q, contacts=contacts))
     if filters.status:
         query = query.where(Member.status == filters.status)
     if filters.kind:
@@ -152,14 +161,17 @@ def apply_filters(query: sa.Select, filters: MemberFilters) -> sa.Select:
     return query.order_by(*SORTS[filters.sort])
 
 
-def staff_query(filters: MemberFilters) -> sa.Select:
-    """Every member (erased ones too: they still count), with their collections loaded."""
+def staff_query(filters: MemberFilters, *, contacts) -> sa.Select:
+    """Every member (erased ones too: they still count), with their collections loaded.
+
+    ``contacts``: whose contacts the reader may search (``policy.readable_contacts``).
+    """
     query = sa.select(Member).options(
         selectinload(Member.contacts),
         selectinload(Member.focus_rows),
         selectinload(Member.country_rows),
     )
-    return apply_filters(query, filters)
+    return apply_filters(query, filters, contacts=contacts)
 
 
 def public_condition():
@@ -177,7 +189,7 @@ def public_query(filters: MemberFilters) -> sa.Select:
     query = sa.select(Member).where(public_condition()).options(selectinload(Member.focus_rows))
     if filters.q:
         # Contacts are not public: search name and acronym only.
-        query = query.where(text_condition(filters.q, staff=False))
+        query = query.where(text_condition(filters.q))
     # Countries of work are not public: the country filter is the home country only.
     if filters.country:
         query = query.where(Member.country == filters.country)
@@ -188,7 +200,7 @@ def public_query(filters: MemberFilters) -> sa.Select:
         focus=filters.focus,
         sort=filters.sort if filters.sort in ("name", "-name", "country") else "name",
     )
-    return apply_filters(query, public_only)
+    return apply_filters(query, public_only, contacts=None)
 
 
 def contact_member_ids(user_id: int) -> sa.Select:
@@ -264,14 +276,15 @@ def list_page(
     page: int,
     per_page: int,
     *,
-    with_contacts: bool,
+    contacts=None,
     clamp: bool = False,
     single_scan: bool = False,
 ) -> Listing:
     """A page of ``query`` (a select of Member, filtered and ordered) as MemberRows.
 
     Three queries whatever the page holds: the count, the rows, the focus
-    areas (and a fourth for the primary contacts when asked).
+    areas; and a fourth for the primary contacts of the members matching
+    ``contacts`` (``policy.readable_contacts`` of the reader; None: nobody's).
     """
     if single_scan:
         # A text search scans every row: scan once for the ordered ids, then
@@ -312,10 +325,11 @@ def list_page(
         for item in items:
             item.focus_areas.sort(key=order.index)
         _label_rows(items)
-        if with_contacts:
+        if contacts is not None:
             for member_id, name, email in db.session.execute(
                 sa.select(MemberContact.member_id, MemberContact.name, MemberContact.email)
-                .where(MemberContact.member_id.in_(by_id))
+                .join(Member, Member.id == MemberContact.member_id)
+                .where(MemberContact.member_id.in_(by_id), contacts)
                 .order_by(
                     MemberContact.member_id, MemberContact.is_primary.desc(), MemberContact.id
                 )

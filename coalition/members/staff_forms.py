@@ -20,7 +20,15 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import (
+    URL,
+    AnyOf,
+    DataRequired,
+    Email,
+    Length,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from coalition.config import LANGUAGES
@@ -129,12 +137,6 @@ class MemberForm(FlaskForm):
         filters=[_strip],
         description=_l("Kept with the date of consent."),
     )
-    at_risk = BooleanField(
-        _l("At risk"),
-        description=_l(
-            "Keeps the member out of every public list, figure and export, whatever its consent."
-        ),
-    )
     notes = TextAreaField(
         _l("Internal notes"),
         validators=[Optional(), Length(max=10000)],
@@ -170,8 +172,10 @@ class MemberForm(FlaskForm):
             "steering_until": self.steering_until.data,
             "consent_public": bool(self.consent_public.data),
             "consent_wording": self.consent_wording.data or None,
-            "at_risk": bool(self.at_risk.data),
             "notes": self.notes.data or None,
+            # Only a new member's form has the flag; on an existing member it
+            # changes through AtRiskForm, behind a fresh sign-in.
+            **({"at_risk": bool(self.at_risk.data)} if "at_risk" in self else {}),
         }
 
     def contact_rows(self) -> list[dict]:
@@ -211,6 +215,25 @@ class MemberForm(FlaskForm):
             )
         for _ in range(BLANK_CONTACT_ROWS):
             self.contacts.append_entry()
+
+
+AT_RISK_HELP = _l(
+    "Keeps the member out of every public list, figure and export, whatever its consent, "
+    "and shows its contacts to the convenor staff only."
+)
+
+
+class NewMemberForm(MemberForm):
+    """A member added by staff: may be marked at risk from the start."""
+
+    at_risk = BooleanField(_l("At risk"), description=AT_RISK_HELP)
+
+
+class AtRiskForm(FlaskForm):
+    """Set (``"1"``) or lift (``"0"``) the at-risk flag of one member."""
+
+    version = HiddenField()
+    at_risk = HiddenField(validators=[AnyOf(("0", "1"))])
 
 
 class StatusForm(FlaskForm):

@@ -27,8 +27,15 @@ from coalition.members.models import (
     TransitionError,
 )
 from coalition.members.queries import MemberFilters, list_page, staff_query
-from coalition.members.staff_forms import DecisionForm, MemberForm, StatusForm, status_choices
-from coalition.policy import authorize, can, permission_required
+from coalition.members.staff_forms import (
+    AtRiskForm,
+    DecisionForm,
+    MemberForm,
+    NewMemberForm,
+    StatusForm,
+    status_choices,
+)
+from coalition.policy import authorize, can, permission_required, readable_contacts
 
 bp = Blueprint("members", __name__)
 
@@ -70,11 +77,12 @@ def home():
 
 def directory():
     filters = MemberFilters.from_args(request.args)
+    contacts = readable_contacts(current_user)
     page = list_page(
-        staff_query(filters),
+        staff_query(filters, contacts=contacts),
         page_number(),
         PER_PAGE,
-        with_contacts=True,
+        contacts=contacts,
         single_scan=bool(filters.q),
     )
     pending = db.session.scalar(
@@ -105,6 +113,7 @@ def show(member_id: int):
         member=member,
         status_form=status_form,
         decision_form=DecisionForm(),
+        at_risk_form=AtRiskForm(version=member.version, at_risk="0" if member.at_risk else "1"),
         due_at=ops.confirmation_due_at(member),
     )
 
@@ -112,7 +121,7 @@ def show(member_id: int):
 @bp.route("/new", methods=["GET", "POST"])
 @permission_required("members.manage")
 def new():
-    form = MemberForm()
+    form = NewMemberForm()
     if request.method == "GET":
         form.kind.data = MemberKind.ORGANISATION.value
     if form.validate_on_submit():
@@ -232,10 +241,13 @@ def decide(member_id: int):
     return redirect(url_for("members.applications"))
 
 
-@bp.route("/<int:member_id>/personal-data.json")
+@bp.route("/<int:member_id>/personal-data.json", methods=["POST"])
 @permission_required("members.manage")
 @fresh_required
 def personal_data(member_id: int):
+    # A POST, as every export of personal data: it writes an audit row, which a
+    # GET must not (a link from another site could write it), and CSRFProtect
+    # has checked the token.
     member = load_member(member_id, "members.manage")
     audit.record("member.personal_data_exported", member)
     body = json.dumps(ops.personal_data(member), ensure_ascii=False, indent=2)
@@ -244,6 +256,35 @@ def personal_data(member_id: int):
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="member-{member.id}.json"'},
     )
+
+
+@bp.route("/<int:member_id>/at-risk", methods=["POST"])
+@permission_required("members.manage")
+@fresh_required
+def set_at_risk(member_id: int):
+    """Set or lift the at-risk flag: on its own, behind a fresh sign-in (S11).
+
+    Lifting it can put a person in the public directory, so it is not one box
+    among many in the edit form.
+    """
+    member = load_member(member_id, "members.manage")
+    form = AtRiskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        ops.check_version(member, int(form.version.data or 0))
+    except ops.StaleEdit as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("members.show", member_id=member.id))
+    at_risk = form.at_risk.data == "1"
+    if ops.set_at_risk(member, at_risk=at_risk, actor=current_user._get_current_object()):
+        flash(
+            _("%(name)s is marked at risk.", name=member.name)
+            if at_risk
+            else _("%(name)s is no longer marked at risk.", name=member.name),
+            "success",
+        )
+    return redirect(url_for("members.show", member_id=member.id))
 
 
 @bp.route("/<int:member_id>/erase", methods=["POST"])

@@ -29,7 +29,9 @@ ENTRIES = {
     "members.change_status": {"url": {"member_id": object_id("member")}, "POST": CONVENOR_ONLY},
     "members.applications": {"GET": CONVENOR_ONLY},
     "members.decide": {"url": {"member_id": object_id("applied_member")}, "POST": CONVENOR_ONLY},
-    "members.personal_data": {"url": {"member_id": object_id("member")}, "GET": CONVENOR_ONLY},
+    # POST: an export of personal data writes an audit row, which a GET must not (S18).
+    "members.personal_data": {"url": {"member_id": object_id("member")}, "POST": CONVENOR_ONLY},
+    "members.set_at_risk": {"url": {"member_id": object_id("member")}, "POST": CONVENOR_ONLY},
     "members.erase": {"url": {"member_id": object_id("member")}, "POST": CONVENOR_ONLY},
     "members.erase_contact": {
         "url": {
