@@ -354,14 +354,16 @@ def _read_reviews(user, application) -> bool:
 
 @rule("reviews.read_review")
 def _read_review(user, review) -> bool:
-    """One review's scores and comment for the applicant: its own reviewer, or whoever
-    reads the application's reviews (once submitted)."""
-    from coalition.grants.review_models import ReviewStatus
+    """One review's scores and comment for the applicant: staff; its own reviewer (not
+    once recused or unassigned); whoever reads the application's reviews, once submitted."""
+    from coalition.grants.review_models import ACTIVE_REVIEW, ReviewStatus
 
     if review is None or _is_applicant(user, review.application):
         return False
-    if review.reviewer_id == user.id and review.status != ReviewStatus.UNASSIGNED:
+    if Role.CONVENOR in user.roles:
         return True
+    if review.reviewer_id == user.id:
+        return review.status in ACTIVE_REVIEW
     return review.status == ReviewStatus.SUBMITTED and can(
         user, "reviews.read_reviews", review.application
     )
@@ -369,15 +371,17 @@ def _read_review(user, review) -> bool:
 
 @rule("reviews.read_confidential")
 def _read_confidential(user, review) -> bool:
-    """The confidential comment: its author, staff, and steering members not recused.
-    Never other reviewers."""
-    from coalition.grants.review_models import ReviewStatus
+    """The confidential comment: its author (while not recused), staff, and steering
+    members not recused. Never other reviewers."""
+    from coalition.grants.review_models import ACTIVE_REVIEW, ReviewStatus
 
     if review is None or _is_applicant(user, review.application):
         return False
-    if review.reviewer_id == user.id and review.status != ReviewStatus.UNASSIGNED:
+    if Role.CONVENOR in user.roles:
         return True
-    if Role.CONVENOR not in user.roles and Role.STEERING not in user.roles:
+    if review.reviewer_id == user.id:
+        return review.status in ACTIVE_REVIEW
+    if Role.STEERING not in user.roles:
         return False
     return review.status == ReviewStatus.SUBMITTED and can(
         user, "reviews.read_reviews", review.application

@@ -115,6 +115,22 @@ def test_a_submitted_review_is_recused_by_a_late_conflict(app):
     assert round_ranking(round_).rows[0].done == 0  # its scores no longer count
 
 
+def test_a_declared_no_conflict_carries_over_to_a_new_assignment(app):
+    round_ = make_round(reviewers=1)
+    steering = make_person(Role.STEERING)
+    first, second = make_application(round_), make_application(round_)
+    ops.declare_for_round(round_, steering, {first.id: (False, None), second.id: (False, None)})
+    review = assign_ops.assign(first, steering, actor=None)
+    assert review.status == ReviewStatus.IN_PROGRESS  # no second declaration to make
+    fill(review, (3, 3, 3))
+    # Unassigned, then assigned again: still declared, and the draft starts afresh.
+    assign_ops.unassign(review, actor=None)
+    again = assign_ops.assign(first, steering, actor=None)
+    assert again.status == ReviewStatus.IN_PROGRESS and again.scores == []
+    (automatic,) = assign_ops.auto_assign(round_, actor=None).created
+    assert (automatic.application_id, automatic.status) == (second.id, ReviewStatus.IN_PROGRESS)
+
+
 def test_only_those_asked_declare(app):
     round_ = make_round()
     application = make_application(round_)
@@ -545,8 +561,12 @@ RULES = [
     # ... and its confidential comment: never another reviewer.
     ("reviews.read_confidential", "submitted", {"convenor", "steering", "submitted"}),
     # A draft: its author only (and staff through reviews.assign).
-    ("reviews.read_review", "drafting", {"drafting"}),
-    ("reviews.read_confidential", "drafting", {"drafting"}),
+    ("reviews.read_review", "drafting", {"convenor", "drafting"}),
+    ("reviews.read_confidential", "drafting", {"convenor", "drafting"}),
+    # Recused or unassigned: not even one's own words any more.
+    ("reviews.read_review", "recused", {"convenor"}),
+    ("reviews.read_confidential", "recused", {"convenor"}),
+    ("reviews.read_review", "unassigned", {"convenor"}),
     ("reviews.write", "drafting", {"drafting"}),
     ("reviews.write", "undeclared", set()),
     ("reviews.reach", "undeclared", {"convenor", "undeclared"}),
@@ -624,7 +644,9 @@ def test_reminders_before_and_after_the_deadline_are_sent_once(app, make_user):
     )
     assert all("three days" in m.body_text and "/reviews/" in m.body_text for m in mails)
 
-    after = deadline + timedelta(hours=7)
+    # Nothing on the deadline's own day; the reminder after it goes the next day.
+    assert ops.send_review_reminders(now=deadline + timedelta(hours=7)) == 0
+    after = deadline + timedelta(days=1, hours=7)
     assert ops.send_review_reminders(now=after) == 2
     assert ops.send_review_reminders(now=after + timedelta(hours=1)) == 0
     assert ops.send_review_reminders(now=deadline + timedelta(days=3)) == 0
@@ -637,7 +659,7 @@ def test_the_scheduler_jobs_run_twice_send_nothing_twice(app, make_user):
     from coalition.scheduler import build_scheduler
 
     convenors = [make_user(Role.CONVENOR, two_factor=True) for _ in range(2)]
-    deadline = NOW - timedelta(hours=3)
+    deadline = NOW - timedelta(days=1, hours=3)
     round_ = make_round(deadline=deadline)
     started_review(round_)
     assign_ops.assign(make_application(round_), make_person(), actor=None)

@@ -164,7 +164,8 @@ def known_conflicts(application_ids, users: list[User]) -> dict[tuple[int, int],
     or by email address) of the applicant's member organisation or of its
     fiscal host (found in the register by name and country); their email
     address is at the applicant organisation's web domain; or they declared
-    a conflict on it.
+    a conflict on it. The steering vote leaves these pairs out of its roll
+    as it does declared recusals.
     """
     application_ids = list(application_ids)
     if not application_ids or not users:
@@ -253,6 +254,21 @@ def known_conflicts(application_ids, users: list[User]) -> dict[tuple[int, int],
     return found
 
 
+def declared_no_conflict(application_ids) -> set[tuple[int, int]]:
+    """(application_id, user_id) of every "no conflict" declared on these applications."""
+    application_ids = list(application_ids)
+    if not application_ids:
+        return set()
+    return set(
+        db.session.execute(
+            sa.select(ConflictDeclaration.application_id, ConflictDeclaration.user_id).where(
+                ConflictDeclaration.application_id.in_(application_ids),
+                ConflictDeclaration.kind == ConflictKind.NONE,
+            )
+        ).tuples()
+    )
+
+
 def conflict_of(application: Application, user: User) -> ConflictReason | None:
     return known_conflicts([application.id], [user]).get((application.id, user.id))
 
@@ -265,7 +281,7 @@ def _check_round(round_: Round) -> None:
         raise DomainError(_("Reviewers are assigned once the round is in review."))
 
 
-def _tell_assigned(reviewer: User, round_: Round, count: int, key: str) -> None:
+def _tell_assigned(reviewer: User, count: int, key: str) -> None:
     queue_email(
         key=key,
         recipient=reviewer.email,
@@ -326,6 +342,9 @@ def assign(
     review.status = ReviewStatus.ASSIGNED
     review.assigned_at = now
     review.assigned_by_id = getattr(actor, "id", None)
+    if (application.id, reviewer.id) in declared_no_conflict([application.id]):
+        # They already said so (an earlier assignment, or as a steering member).
+        review.move_to(ReviewStatus.IN_PROGRESS)
     db.session.flush()
     audit.record(
         "review.assigned",
@@ -333,7 +352,7 @@ def assign(
         actor=actor,
         details={"application_id": application.id, "reviewer_id": reviewer.id},
     )
-    _tell_assigned(reviewer, application.round, 1, f"review_assigned:{review.id}:{review.version}")
+    _tell_assigned(reviewer, 1, f"review_assigned:{review.id}:{review.version}")
     return review
 
 
@@ -533,13 +552,16 @@ def auto_assign(round_: Round, *, actor: Any, now: datetime | None = None) -> As
         )
     plan = plan_assignment(gaps, candidates, loads, seed=round_.id)
     users = {user.id: user for user in pool}
+    declared = declared_no_conflict(gaps)
     created = []
     actor_id = getattr(actor, "id", None)
     for app_id, user_id in plan.pairs:
         review = Review(
             application_id=app_id,
             reviewer_id=user_id,
-            status=ReviewStatus.ASSIGNED,
+            status=(
+                ReviewStatus.IN_PROGRESS if (app_id, user_id) in declared else ReviewStatus.ASSIGNED
+            ),
             assigned_at=now,
             assigned_by_id=actor_id,
         )
@@ -569,7 +591,6 @@ def auto_assign(round_: Round, *, actor: Any, now: datetime | None = None) -> As
     for user_id, reviews in per_reviewer.items():
         _tell_assigned(
             users[user_id],
-            round_,
             len(reviews),
             f"reviews_assigned:{round_.id}:{user_id}:{max(r.id for r in reviews)}",
         )

@@ -50,7 +50,9 @@ COMMENT_MAX = 6_000
 # The applications a steering member declares on for a round's vote.
 VOTE_LIST = (ApplicationStatus.ELIGIBLE, ApplicationStatus.IN_VOTE)
 REMIND_BEFORE = timedelta(days=3)
-# The reminder after the deadline goes at the first daily run within this.
+# The reminder after the deadline goes the day after it, at the first daily
+# run from one day to two days after it.
+REMIND_AFTER = timedelta(days=1)
 REMIND_AFTER_WITHIN = timedelta(days=2)
 
 
@@ -348,15 +350,16 @@ def save_draft(
     _check_stale(review, version)
     criteria = {c.id for c in review.application.round.criteria}
     wanted: dict[int, int] = {}
-    for criterion_id, score in scores.items():
-        if int(criterion_id) not in criteria:
+    for key, score in scores.items():
+        criterion_id = _whole_number(key)
+        if criterion_id not in criteria:
             raise DomainError(_("Score only the round's criteria."), "scores")
         if score is None or score == "":
             continue
         value = _whole_number(score)
         if value is None or not SCORE_MIN <= value <= SCORE_MAX:
             raise DomainError(_("Each score is a whole number from 1 to 5."), "scores")
-        wanted[int(criterion_id)] = value
+        wanted[criterion_id] = value
     for name, text in (
         ("comment_applicant", comment_applicant),
         ("comment_confidential", comment_confidential),
@@ -539,10 +542,10 @@ def _pending_by_round(round_ids) -> dict[int, dict[int, int]]:
 
 
 def send_review_reminders(now: datetime | None = None) -> int:
-    """Remind reviewers of pending reviews: 3 days before the review deadline, and the
-    day after it. Each reminder is keyed by round, moment and reviewer, so a second
-    run (or a run after a crash) sends nothing twice. Flushes only. Returns the
-    number of reminders queued by this run.
+    """Remind reviewers of pending reviews: within 3 days before the review deadline,
+    and the day after it (from one to two days after it). Each reminder is keyed by
+    round, moment and reviewer, so a second run (or a run after a crash) sends
+    nothing twice. Flushes only. Returns the number of reminders queued by this run.
     """
     now = now or utcnow()
     rounds = db.session.scalars(
@@ -567,7 +570,12 @@ def send_review_reminders(now: datetime | None = None) -> int:
     }
     due = []
     for round_ in rounds:
-        moment = "before" if now < round_.review_deadline else "after"
+        if now < round_.review_deadline:
+            moment = "before"
+        elif now >= round_.review_deadline + REMIND_AFTER:
+            moment = "after"
+        else:
+            continue  # the deadline's own day: the reminder after it goes tomorrow
         for reviewer_id, count in sorted(pending.get(round_.id, {}).items()):
             if reviewer_id in people:
                 key = f"review_reminder:{moment}:{round_.id}:{reviewer_id}"
