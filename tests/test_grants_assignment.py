@@ -486,3 +486,50 @@ def test_reviewer_loads_per_round(review_round):
     assert loads[second.id].assigned == 1
     assert loads[idle.id].assigned == 0
     assert reviewer_loads(review_round.id)[0].user_id == idle.id
+
+
+# -- Two staff members at once (S32) ----------------------------------------------------------
+
+
+@pytest.mark.committing
+def test_two_automatic_assignments_at_once_fill_each_gap_once(app):
+    import threading
+
+    from coalition.grants.models import Round
+
+    round_ = make_round(reviewers=2)
+    for _ in range(4):
+        make_person()
+    for _ in range(6):
+        make_application(round_)
+    db.session.commit()
+    round_id = round_.id
+    db.session.remove()
+
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt():
+        with app.app_context():
+            target = db.session.get(Round, round_id)
+            db.session.commit()  # end the read, as a separate request would
+            barrier.wait()
+            try:
+                result = auto_assign(target, actor=None)
+                db.session.commit()
+                outcomes.append(f"created {len(result.created)}")
+            except Exception as exc:  # a lock error or a duplicate would be a failure
+                db.session.rollback()
+                outcomes.append(f"error: {exc!r}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["created 0", "created 12"], outcomes
+    round_ = db.session.get(Round, round_id)
+    loads = round_loads(round_)
+    assert sorted(loads.values()) == [3, 3, 3, 3]

@@ -762,3 +762,34 @@ def test_two_reviewers_submitting_at_once_both_count(app):
 
     (row,) = round_ranking(db.session.get(Round, round_id)).rows
     assert row.done == 2 and row.mean == 4
+
+
+@pytest.mark.committing
+def test_two_reminder_runs_at_once_send_each_reminder_once(app):
+    deadline = NOW + timedelta(days=2)
+    round_ = make_round(deadline=deadline)
+    emails = [started_review(round_).reviewer.email for _ in range(3)]
+    db.session.commit()
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    errors: list[str] = []
+
+    def run():
+        with app.app_context():
+            barrier.wait()
+            try:
+                ops.send_review_reminders(now=NOW)
+                db.session.commit()
+            except Exception as exc:
+                db.session.rollback()
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(m.recipient for m in outbox("review_reminder")) == sorted(emails)

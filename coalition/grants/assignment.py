@@ -281,6 +281,13 @@ def _check_round(round_: Round) -> None:
         raise DomainError(_("Reviewers are assigned once the round is in review."))
 
 
+def _lock_round(round_: Round) -> None:
+    """Assignments in a round happen one at a time: two staff members assigning at
+    the same moment would otherwise both fill the same gaps. PostgreSQL locks the
+    round's row until the transaction ends; SQLite's write lock already serialises."""
+    db.session.execute(sa.select(Round.id).where(Round.id == round_.id).with_for_update())
+
+
 def _tell_assigned(reviewer: User, count: int, key: str) -> None:
     queue_email(
         key=key,
@@ -304,6 +311,7 @@ def assign(
     """
     now = now or utcnow()
     _check_round(application.round)
+    _lock_round(application.round)
     if application.status not in ASSIGNABLE:
         raise DomainError(_("Only applications screened eligible are reviewed."))
     if not in_pool(reviewer):
@@ -485,6 +493,7 @@ def auto_assign(round_: Round, *, actor: Any, now: datetime | None = None) -> As
     """
     now = now or utcnow()
     _check_round(round_)
+    _lock_round(round_)
     needed = round_.reviewers_per_application
     pool = reviewer_pool()
     if len(pool) < needed:
