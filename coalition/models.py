@@ -13,6 +13,7 @@ from coalition.grants.models import (
     FundCountry,
     Round,
 )
+from coalition.grants.review_models import ConflictDeclaration, Review, ReviewScore
 from coalition.jobs import Job
 from coalition.mail.models import OutboxMessage
 from coalition.members.models import (
@@ -30,6 +31,7 @@ __all__ = [
     "Attachment",
     "AuditEntry",
     "BudgetLine",
+    "ConflictDeclaration",
     "Criterion",
     "Fund",
     "FundCountry",
@@ -41,6 +43,8 @@ __all__ = [
     "MemberStatusChange",
     "OutboxMessage",
     "RecoveryCode",
+    "Review",
+    "ReviewScore",
     "Role",
     "Round",
     "User",

@@ -246,3 +246,192 @@ def _withdraw_application(user, application) -> bool:
         and application.applicant_id == user.id
         and application.status in WITHDRAWABLE
     )
+
+
+# -- Reviews ------------------------------------------------------------------
+#
+# Conflict of interest comes first: a reviewer reaches an assigned application
+# by its title and round, and reads more only after declaring no conflict. A
+# declared conflict recuses, from the application's reviews as from its vote.
+# Applicants never see scores, reviewers' names or confidential comments, even
+# when they also hold another role.
+
+
+def _review_declaration(user, application_id):
+    from coalition.grants.reviews import declaration_of
+
+    return declaration_of(user.id, application_id)
+
+
+def _declared_no_conflict(user, application_id) -> bool:
+    from coalition.grants.review_models import ConflictKind
+
+    declaration = _review_declaration(user, application_id)
+    return declaration is not None and declaration.kind == ConflictKind.NONE
+
+
+def _is_applicant(user, application) -> bool:
+    return application is not None and application.applicant_id == user.id
+
+
+def _own_active_review(user, application_id):
+    from coalition.grants.reviews import active_review_of
+
+    return active_review_of(user.id, application_id)
+
+
+@rule("reviews.assign")
+def _assign_reviewers(user, _obj) -> bool:
+    """Assign, unassign and reopen reviews; read every review and score: staff."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("reviews.home")
+def _reviews_home(user, _obj) -> bool:
+    """The list of one's own reviews: reviewers and steering members."""
+    return has_any_role(user, Role.REVIEWER, Role.STEERING)
+
+
+@rule("reviews.reach")
+def _reach_review(user, review) -> bool:
+    """A review's title-and-round page: its reviewer, while assigned (also when recused)."""
+    from coalition.grants.review_models import ReviewStatus
+
+    if review is None:
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    return review.reviewer_id == user.id and review.status != ReviewStatus.UNASSIGNED
+
+
+@rule("reviews.declare")
+def _declare_conflict(user, application) -> bool:
+    """Declare on an application: its assigned reviewer, or a steering member for an
+    application on a vote list; not after declaring a conflict."""
+    from coalition.grants.review_models import ConflictKind
+    from coalition.grants.reviews import on_vote_list
+
+    if application is None or _is_applicant(user, application):
+        return False
+    if _own_active_review(user, application.id) is None and not on_vote_list(user, application):
+        return False
+    declaration = _review_declaration(user, application.id)
+    return declaration is None or declaration.kind == ConflictKind.NONE
+
+
+@rule("reviews.read_application")
+def _read_reviewed_application(user, review) -> bool:
+    """The application beyond its title: staff, and its reviewer after declaring no conflict."""
+    from coalition.grants.review_models import ACTIVE_REVIEW, ReviewStatus
+
+    if review is None:
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    return (
+        review.reviewer_id == user.id
+        and review.status in ACTIVE_REVIEW
+        and review.status != ReviewStatus.ASSIGNED
+        and _declared_no_conflict(user, review.application_id)
+    )
+
+
+@rule("reviews.write")
+def _write_review(user, review) -> bool:
+    """Save and submit: the reviewer, after declaring no conflict, while the review is open."""
+    from coalition.grants.models import DomainError
+    from coalition.grants.reviews import check_writable
+
+    if review is None or review.reviewer_id != user.id:
+        return False
+    if not _declared_no_conflict(user, review.application_id):
+        return False
+    try:
+        check_writable(review)
+    except DomainError:
+        return False
+    return True
+
+
+@rule("reviews.overview")
+def _reviews_overview(user, _round) -> bool:
+    """A round's scores, ranking and funding line: staff and steering members."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("reviews.read_scores")
+def _read_scores(user, application) -> bool:
+    """An application's scores in the round's overview: staff and steering, never its
+    applicant (a steering member's own application shows no scores to them)."""
+    if application is None or _is_applicant(user, application):
+        return False
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("reviews.read_reviews")
+def _read_reviews(user, application) -> bool:
+    """The submitted reviews of an application.
+
+    Staff; a steering member who declared no conflict on it; a reviewer of it
+    (steering member or not) once their own review is submitted. Never its
+    applicant, never anyone recused.
+    """
+    from coalition.grants.review_models import ReviewStatus
+
+    if application is None or _is_applicant(user, application):
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    if not _declared_no_conflict(user, application.id):
+        return False
+    own = _own_active_review(user, application.id)
+    if own is not None:
+        # Whoever reviews it, steering member or not, reads the others after their own.
+        return own.status == ReviewStatus.SUBMITTED
+    return Role.STEERING in user.roles
+
+
+@rule("reviews.read_review")
+def _read_review(user, review) -> bool:
+    """One review's scores and comment for the applicant: staff; its own reviewer (not
+    once recused or unassigned); whoever reads the application's reviews, once submitted."""
+    from coalition.grants.review_models import ACTIVE_REVIEW, ReviewStatus
+
+    if review is None or _is_applicant(user, review.application):
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    if review.reviewer_id == user.id:
+        return review.status in ACTIVE_REVIEW
+    return review.status == ReviewStatus.SUBMITTED and can(
+        user, "reviews.read_reviews", review.application
+    )
+
+
+@rule("reviews.read_confidential")
+def _read_confidential(user, review) -> bool:
+    """The confidential comment: its author (while not recused), staff, and steering
+    members not recused. Never other reviewers."""
+    from coalition.grants.review_models import ACTIVE_REVIEW, ReviewStatus
+
+    if review is None or _is_applicant(user, review.application):
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    if review.reviewer_id == user.id:
+        return review.status in ACTIVE_REVIEW
+    if Role.STEERING not in user.roles:
+        return False
+    return review.status == ReviewStatus.SUBMITTED and can(
+        user, "reviews.read_reviews", review.application
+    )
+
+
+@rule("reviews.reviewer_names")
+def _reviewer_names(user, application) -> bool:
+    """Who reviewed an application: staff, and steering members not recused from it."""
+    if application is None or _is_applicant(user, application):
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    return Role.STEERING in user.roles and can(user, "reviews.read_reviews", application)

@@ -76,6 +76,26 @@ def send_submission_digests() -> None:
         log.info("submission digest queued", extra={"fields": {"applications": count}})
 
 
+def remind_reviewers() -> None:
+    """Remind reviewers of pending reviews 3 days before the review deadline and the day after."""
+    from coalition.grants.reviews import send_review_reminders
+
+    count = send_review_reminders()
+    db.session.commit()
+    if count:
+        log.info("review reminders queued", extra={"fields": {"count": count}})
+
+
+def report_overdue_reviews() -> None:
+    """Tell the convenors, once a day, of the reviews past their round's deadline."""
+    from coalition.grants.reviews import send_overdue_reviews_digest
+
+    count = send_overdue_reviews_digest()
+    db.session.commit()
+    if count:
+        log.info("overdue reviews reported", extra={"fields": {"reviews": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -88,6 +108,8 @@ def build_scheduler(app) -> BlockingScheduler:
             send_submission_digests,
             {"trigger": "cron", "hour": app.config["SUBMISSION_DIGEST_HOUR"], "minute": 0},
         ),
+        (remind_reviewers, {"trigger": "cron", "hour": 7, "minute": 0}),
+        (report_overdue_reviews, {"trigger": "cron", "hour": 7, "minute": 15}),
     ]
     for fn, timing in jobs:
         scheduler.add_job(

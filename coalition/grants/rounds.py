@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -21,6 +22,8 @@ from coalition import audit
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants.models import (
+    Application,
+    ApplicationStatus,
     AttachmentKind,
     Criterion,
     DomainError,
@@ -316,12 +319,25 @@ def move_round(
 ) -> RoundPhase:
     """Move the round through ``Round.move_to`` (the one place for its moves); audited.
 
-    Raises DomainError for a move the lifecycle or the clock does not allow.
+    Raises DomainError for a move the lifecycle or the clock does not allow, and
+    for the move to review while submitted applications still wait for screening.
     """
     try:
         target = RoundPhase(target)
     except ValueError as exc:
         raise DomainError(_("Choose a step of the round's lifecycle.")) from exc
+    if target == RoundPhase.IN_REVIEW and RoundPhase(round_.phase) == RoundPhase.PUBLISHED:
+        waiting = awaiting_screening(round_.id)
+        if waiting:
+            raise DomainError(
+                ngettext(
+                    "%(num)d application still waits for screening: screen it before the "
+                    "review starts.",
+                    "%(num)d applications still wait for screening: screen them before the "
+                    "review starts.",
+                    waiting,
+                )
+            )
     before = round_.move_to(target, now=now or utcnow())
     audit.record(
         "round.moved",
@@ -331,3 +347,18 @@ def move_round(
     )
     db.session.flush()
     return before
+
+
+def awaiting_screening(round_id: int) -> int:
+    """How many of the round's applications are submitted and not yet screened."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Application)
+            .where(
+                Application.round_id == round_id,
+                Application.status.in_((ApplicationStatus.SUBMITTED, ApplicationStatus.SCREENING)),
+            )
+        )
+        or 0
+    )
