@@ -184,9 +184,7 @@ def mark_table_nodes(page, violations: list[dict]) -> None:
         for node in violation["nodes"]:
             selector = node["target"][0] if node["target"] else None
             node["inTable"] = bool(
-                selector
-                and isinstance(selector, str)
-                and page.evaluate(IN_TABLE, selector)
+                selector and isinstance(selector, str) and page.evaluate(IN_TABLE, selector)
             )
 
 
@@ -209,6 +207,9 @@ def test_every_page_fits_a_320px_phone_and_has_no_axe_violation(new_context, wor
                 continue
             checked += 1
             where = f"{endpoint} as {person} ({path})"
+            landed = urlsplit(page.url)
+            if person != ANONYMOUS and landed.path == "/sign-in" and "next=" in landed.query:
+                pytest.fail(f"{where}: sent to sign in; the session was lost ({page.url})")
             overflow = page.evaluate(OVERFLOW)
             if overflow:
                 overflows[where] = overflow
