@@ -6,7 +6,8 @@
 
 The pages are those of ``tests/access_table.ACCESS`` with the URL values of
 the world ``tests/test_access.py`` builds (its people, their members, rounds,
-applications and import job). For each page and each role allowed to GET it,
+applications and import job), plus a public member with the longest words
+real data brings (``add_long_words``). For each page and each role allowed to GET it,
 the first allowed person of that role in ``PEOPLE`` looks at it: one browser,
 one context per person, signed in once through the real forms. Answers that
 are not HTML pages (``/healthz``, downloads) are left out.
