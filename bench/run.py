@@ -50,6 +50,10 @@ EXPORT_SECONDS = 5.0
 DRY_RUN_SECONDS = 10.0
 DRY_RUN_ROWS = 5000
 MEMORY_MB = 300
+# A web worker's resident memory once it has served every page: what each of
+# the production workers keeps (four on a small server), weasyprint, pikepdf
+# and openpyxl left unloaded until a PDF, an upload or a workbook needs them.
+WORKER_RSS_MB = 100
 # The bare page: it renders the base layout and nothing else.
 BARE_PATH = "/sign-up/check-email"
 WARM_UP = 4  # requests per page before timing (both workers compile their templates)
@@ -490,15 +494,25 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def peak_rss(pid: int) -> int | None:
-    """The process's peak resident memory (VmHWM), in bytes; None where /proc cannot say."""
+def _status_kb(pid: int, field: str) -> int | None:
+    """A memory line of ``/proc/<pid>/status``, in bytes; None where /proc cannot say."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         return None
     return None
+
+
+def peak_rss(pid: int) -> int | None:
+    """The process's peak resident memory (VmHWM), in bytes."""
+    return _status_kb(pid, "VmHWM")
+
+
+def current_rss(pid: int) -> int | None:
+    """The process's resident memory now (VmRSS), in bytes."""
+    return _status_kb(pid, "VmRSS")
 
 
 # -- The run -------------------------------------------------------------------------------
@@ -569,6 +583,11 @@ def run(args) -> None:
             ("application page", [f"/applications/{i}" for i in seeded["application_ids"]]),
         ]
         timed = [measure(browser, name, paths, n, paired=True) for name, paths in listed]
+        # What each worker keeps once it has served the pages.
+        resident = {
+            f"gunicorn worker {number}": current_rss(pid)
+            for number, pid in enumerate(sorted(children_of(gunicorn.pid)), start=1)
+        }
         bare = Timing("bare page (base layout only)", BARE_PATH, size=0)
         for page in timed:
             bare.seconds += page.bare_seconds
@@ -604,7 +623,7 @@ def run(args) -> None:
     dry_run = child(["dry-run", "--rows", str(DRY_RUN_ROWS)], env)
     memory["dry-run import (bench process)"] = dry_run.get("max_rss_bytes")
 
-    report(args, pages, [export, round_export], dry_run, memory)
+    report(args, pages, [export, round_export], dry_run, memory, resident)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
@@ -619,7 +638,14 @@ def unavailable(timing: Timing) -> str:
     return f"answered {wrong[0] if wrong else '?'}: not timed"
 
 
-def report(args, pages: list[Timing], exports: list[Timing], dry_run: dict, memory: dict) -> None:
+def report(
+    args,
+    pages: list[Timing],
+    exports: list[Timing],
+    dry_run: dict,
+    memory: dict,
+    resident: dict,
+) -> None:
     bare = pages[0]
     rows = []
     verdicts = []
@@ -711,6 +737,16 @@ def report(args, pages: list[Timing], exports: list[Timing], dry_run: dict, memo
         print(
             f"  {name:<32} {value / MB:7.1f} MB  < {MEMORY_MB} MB  "
             f"{verdict(value < MEMORY_MB * MB)}"
+        )
+    print()
+    print("Resident memory of each web worker after the pages, before the exports (VmRSS)")
+    for name, value in resident.items():
+        if value is None:
+            print(f"  {name:<32} not available")
+            continue
+        print(
+            f"  {name:<32} {value / MB:7.1f} MB  < {WORKER_RSS_MB} MB  "
+            f"{verdict(value < WORKER_RSS_MB * MB)}"
         )
     print()
     failed = verdicts.count(False)

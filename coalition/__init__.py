@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         __name__,
         instance_path=instance_path,
         template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder="static",
+        static_folder=None,  # served under content-hashed URLs: coalition/static_files.py
     )
     app.config.update(config_module.load_config(app.instance_path))
     if test_config:
@@ -40,6 +40,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
+    from coalition.static_files import init_static_files
+
+    init_static_files(app, Path(__file__).resolve().parent / "static")
     _init_extensions(app)
     _register_blueprints(app)
     _register_jobs()

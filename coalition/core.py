@@ -59,9 +59,11 @@ ENROLMENT_OPEN = frozenset(
 
 def enforce_two_factor():
     """Staff and steering reach nothing but enrolment until their second factor is set (S6)."""
+    if request.endpoint in ENROLMENT_OPEN:  # first: a static file loads no user
+        return None
     if not current_user.is_authenticated or not current_user.requires_two_factor:
         return None
-    if current_user.two_factor_enabled or request.endpoint in ENROLMENT_OPEN:
+    if current_user.two_factor_enabled:
         return None
     return redirect(url_for("accounts.two_factor_setup"))
 

@@ -90,11 +90,16 @@ def cases(people, *, methods=None):
 
 @pytest.fixture
 def world(make_user) -> World:
-    """One account per person of ``PEOPLE``.
+    return build_world(make_user)
+
+
+def build_world(make_user) -> World:
+    """One account per person of ``PEOPLE``, with their objects (committed).
 
     Later areas add their objects here, in ``World.objects`` (the applicant's
     application, the assigned reviewer's assignment, the conflict of the
     conflicted steering member, each member contact's member, ...).
+    ``tests/browser/test_every_page.py`` builds the same world.
     """
     users = {}
     for name, roles in PEOPLE.items():

@@ -12,15 +12,23 @@ from functools import cache
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from werkzeug.security import check_password_hash
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 
 _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4, type=Type.ID)
 
-# zxcvbn ships the commonest passwords, ranked by frequency of use.
-_COMMON = frozenset(FREQUENCY_LISTS["passwords"])
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    """The commonest passwords, as zxcvbn ranks them by frequency of use.
+
+    Read at the first password chosen, not at start-up: zxcvbn's module holds
+    all its word lists (some 12 MB), and most requests choose no password.
+    """
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def password_problem(password: str) -> str | None:
@@ -31,7 +39,8 @@ def password_problem(password: str) -> str | None:
         return _("Use at least %(n)d characters.", n=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
         return _("Use at most %(n)d characters.", n=MAX_LENGTH)
-    if password.lower() in _COMMON or password.strip().lower() in _COMMON:
+    common = _common_passwords()
+    if password.lower() in common or password.strip().lower() in common:
         return _("This password is among the most common ones. Choose another.")
     if len(set(password)) < 3:
         return _("This password repeats too few characters. Choose another.")

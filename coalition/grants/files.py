@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 from xml.etree import ElementTree
 
-import pikepdf
 import sqlalchemy as sa
 from flask import Response, abort, current_app, send_file
 from flask_babel import format_decimal
@@ -43,6 +42,8 @@ from coalition.private_files import private_folder
 from coalition.security import DOWNLOAD_CSP
 
 if TYPE_CHECKING:
+    import pikepdf
+
     from coalition.grants.models import Attachment
 
 # -- Types ----------------------------------------------------------------------
@@ -139,6 +140,8 @@ def detect_type(data: bytes) -> DetectedType | None:
 
 
 def _opens_as_pdf(data: bytes) -> bool:
+    import pikepdf  # here, not at start-up: some 6 MB a web worker needs only for uploads
+
     try:
         with pikepdf.open(io.BytesIO(data)):
             return True
@@ -252,6 +255,8 @@ def check_pdf(data: bytes) -> None:
     ``/EF``, ``/FileAttachment`` annotations, ``/EmbeddedFile`` streams),
     and any PDF that is encrypted or that pikepdf cannot read.
     """
+    import pikepdf
+
     try:
         document = pikepdf.open(io.BytesIO(data))
     except pikepdf.PasswordError:
@@ -302,6 +307,8 @@ def _unreadable_message() -> str:
 
 def _first_danger(document: pikepdf.Pdf) -> str | None:
     """'javascript', 'launch' or 'embedded' for the first danger found, else None."""
+    import pikepdf
+
     # Indirect objects are each visited once from pdf.objects; inside one, only the
     # direct objects are walked (references point to objects visited on their own).
     stack: list[pikepdf.Object] = [document.trailer, *document.objects]
