@@ -81,13 +81,19 @@ def _el(tag: str, text: str | None = None, **attrs) -> str:
 
 
 def _open_svg(
-    chart_id: str, title: str, description: str, width: int, height: int, direction: str
+    chart_id: str,
+    title: str,
+    description: str,
+    width: int,
+    height: int,
+    direction: str,
+    kind: str = "chart",
 ) -> list[str]:
     return [
         "<svg "
         + _attrs(
             xmlns="http://www.w3.org/2000/svg",
-            class_="chart",
+            class_=kind,
             role="img",
             aria_labelledby=f"{chart_id}-title {chart_id}-desc",
             width=width,
@@ -128,6 +134,11 @@ def _fit(text: str, room: float) -> str:
     return text if len(text) <= most else text[: most - 1].rstrip() + "\u2026"
 
 
+# The widest a bar chart is drawn: it fits a 390 px phone (358 px inside the page's
+# margins) as it is, and scales down to fit 320 px (the stylesheet's ``.bars``).
+PHONE_WIDTH = 358
+
+
 def bar_chart(
     bars: Sequence[Bar],
     *,
@@ -135,20 +146,20 @@ def bar_chart(
     title: str,
     description: str,
     rtl: bool = False,
-    width: int = 640,
+    width: int = PHONE_WIDTH,
 ) -> Markup:
-    """Horizontal bars, one row each, labelled on the start side and valued at the end.
+    """Horizontal bars, one row each: the label above its bar, the value at the bar's end.
 
-    Bar lengths are proportional to the largest shown value. ``rtl`` mirrors
-    the chart for right-to-left languages (labels on the right, bars growing
-    leftwards).
+    Drawn narrow first: each label has the whole width, and the bars the
+    width less the room of the longest value, so that the longest bar's value
+    is inside the chart on a phone. Bar lengths are proportional to the
+    largest shown value. ``rtl`` mirrors the chart for right-to-left
+    languages (labels and bars start on the right, bars grow leftwards).
     """
-    row, thickness, top, bottom = 28, 18, 8, 8
+    row, label_line, thickness, top, bottom = 48, 18, 18, 6, 6
     height = top + bottom + row * max(1, len(bars))
-    longest = max((len(b.label) for b in bars), default=0)
-    label_room = min(260.0, max(80.0, longest * CHAR_WIDTH + 20))
     text_room = max(48.0, max((len(b.text) for b in bars), default=0) * CHAR_WIDTH + 12)
-    bar_room = max(40.0, width - label_room - text_room - 12)
+    bar_room = max(40.0, width - text_room)
     # A hidden bar's length: fixed, so that it says nothing about the hidden value.
     hidden_length = min(24.0, bar_room / 4)
     largest = max((b.value for b in bars if b.value is not None), default=0)
@@ -157,14 +168,15 @@ def bar_chart(
         """A position measured from the start side, mirrored in right-to-left charts."""
         return width - value if rtl else value
 
-    parts = _open_svg(chart_id, title, description, width, height, "rtl" if rtl else "ltr")
+    parts = _open_svg(
+        chart_id, title, description, width, height, "rtl" if rtl else "ltr", kind="chart bars"
+    )
     if any(b.value is None for b in bars):
         parts.append(_hatch(chart_id))
-    start = label_room
-    parts.append(_el("line", x1=x(start), y1=top, x2=x(start), y2=height - bottom, stroke=MUTED))
+    parts.append(_el("line", x1=x(0), y1=top, x2=x(0), y2=height - bottom, stroke=MUTED))
     for i, bar in enumerate(bars):
         y = top + i * row
-        middle = y + row / 2
+        middle = y + label_line + 4 + thickness / 2
         if bar.value is None:
             length = hidden_length
             fill = f"url(#{chart_id}-hatch)"
@@ -175,19 +187,17 @@ def bar_chart(
         parts.append(
             _el(
                 "text",
-                _fit(bar.label, label_room - 12),
-                x=x(start - 8),
-                y=middle,
-                text_anchor="end",
-                dy="0.35em",
+                _fit(bar.label, width - 8),
+                x=x(4),
+                y=y + label_line - 4,
+                text_anchor="start",
             )
         )
         if length > 0:
-            left = x(start + length) if rtl else x(start)
             parts.append(
                 _el(
                     "rect",
-                    x=left,
+                    x=x(length) if rtl else 0,
                     y=middle - thickness / 2,
                     width=length,
                     height=thickness,
@@ -199,7 +209,7 @@ def bar_chart(
             _el(
                 "text",
                 bar.text,
-                x=x(start + length + 6),
+                x=x(length + 6),
                 y=middle,
                 text_anchor="start",
                 dy="0.35em",

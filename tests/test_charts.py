@@ -6,7 +6,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from coalition.charts import Bar, Point, bar_chart, nice_ticks, time_chart
+from coalition.charts import (
+    CHAR_WIDTH,
+    PHONE_WIDTH,
+    Bar,
+    Point,
+    bar_chart,
+    nice_ticks,
+    time_chart,
+)
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -102,19 +110,49 @@ def test_only_hidden_bars():
 
 def test_right_to_left_mirrors_the_bars():
     bars = [Bar("كينيا", 10, "10")]
-    ltr = parse(bar_chart(bars, chart_id="l", title="t", description="d", width=500))
-    rtl = parse(bar_chart(bars, chart_id="r", title="t", description="d", width=500, rtl=True))
+    ltr = parse(bar_chart(bars, chart_id="l", title="t", description="d", width=300))
+    rtl = parse(bar_chart(bars, chart_id="r", title="t", description="d", width=300, rtl=True))
     assert (ltr.get("direction"), rtl.get("direction")) == ("ltr", "rtl")
-    (l_label, _l_value), (r_label, _r_value) = (
+    (l_label, l_value), (r_label, r_value) = (
         ltr.findall(f"{NS}g/{NS}text"),
         rtl.findall(f"{NS}g/{NS}text"),
     )
     l_rect, r_rect = ltr.find(f"{NS}g/{NS}rect"), rtl.find(f"{NS}g/{NS}rect")
-    # Left to right: label, then the bar to its right. Right to left: the other way round.
-    assert float(l_label.get("x")) < float(l_rect.get("x"))
-    assert float(r_label.get("x")) > float(r_rect.get("x")) + float(r_rect.get("width"))
-    assert float(l_label.get("x")) == pytest.approx(500 - float(r_label.get("x")))
+    # Left to right: the bar starts at the left edge, its value after it on the right.
+    # Right to left: the bar starts at the right edge and grows leftwards.
+    assert float(l_rect.get("x")) == 0
+    assert float(r_rect.get("x")) + float(r_rect.get("width")) == pytest.approx(300)
+    assert float(l_value.get("x")) > float(l_rect.get("width"))
+    assert float(r_value.get("x")) < float(r_rect.get("x"))
+    for left, right in ((l_label, r_label), (l_value, r_value)):
+        assert float(left.get("x")) == pytest.approx(300 - float(right.get("x")))
     assert l_rect.get("width") == r_rect.get("width")
+
+
+@pytest.mark.parametrize("rtl", [False, True])
+def test_8_the_longest_bars_value_fits_a_phone(rtl):
+    """At 390 px the page has 358 px inside its margins: the chart is no wider, and the
+    value of the longest bar (and of a hidden one, whose text is the longest) ends inside it."""
+    bars = [
+        Bar("No type (individual experts)", 25, "25"),
+        Bar("Fact-checking", 15, "15"),
+        Bar("Democratic Republic of the Congo and more", 1200, "1,200"),
+        Bar("Legal", None, "fewer than 5"),
+    ]
+    svg = parse(bar_chart(bars, chart_id="p", title="t", description="d", rtl=rtl))
+    width = float(svg.get("width"))
+    assert width <= PHONE_WIDTH == 358
+    assert svg.get("viewBox") == f"0 0 {svg.get('width')} {svg.get('height')}"
+    assert "bars" in svg.get("class").split()  # the stylesheet scales it down to 320 px
+    for group in svg.iter(f"{NS}g"):
+        label, value = group.findall(f"{NS}text")
+        start = float(value.get("x"))
+        # Measured from the start side: the value's text runs towards the far side.
+        reach = (start if not rtl else width - start) + len(value.text) * CHAR_WIDTH
+        assert reach <= width, value.text
+        assert len(label.text) * CHAR_WIDTH <= width
+    longest = max(svg.iter(f"{NS}rect"), key=lambda r: float(r.get("width") or 0))
+    assert float(longest.get("width")) > width / 2  # and the bars still use the room
 
 
 def test_empty_bar_chart_is_still_an_image():

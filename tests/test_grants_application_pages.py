@@ -373,3 +373,139 @@ def test_withdraw_a_submitted_application(client, applicant, open_round):
     db.session.refresh(application)
     assert application.status == ApplicationStatus.WITHDRAWN
     assert application.withdrawal_reason == "Other funding came through"
+
+
+# -- Issue 9: on a phone ------------------------------------------------------------------------
+
+
+def upload_with_the_form(client, application_id, content: bytes, name: str, **changes):
+    """Upload as the page does: the button sends the whole form with the file."""
+    data = {
+        **form_data(client, application_id, **changes),
+        "kind": "proposal",
+        "file": (io.BytesIO(content), name),
+        "upload": "1",
+    }
+    return post(
+        client,
+        f"/applications/{application_id}/attachments",
+        data,
+        token_from=f"/applications/{application_id}/edit",
+        content_type="multipart/form-data",
+    )
+
+
+def test_10_the_form_runs_fields_attachments_then_check_and_submit(client, applicant, open_round):
+    application_id = start(client, open_round)
+    page = client.get(f"/applications/{application_id}/edit").get_data(as_text=True)
+    assert page.split('<main id="main"', 1)[1].count("<form ") == 1  # one form, no other
+    form = page[page.index('<form method="post" action="/applications/') :]
+    assert 'enctype="multipart/form-data"' in form.split(">", 1)[0]
+    order = [
+        form.index('id="title"'),
+        form.index('id="budget_lines"'),
+        form.index('id="attachments"'),
+        form.index('id="file"'),
+        form.index('id="check"'),
+        form.index('name="submit"'),
+    ]
+    assert order == sorted(order)
+    # Upload sends the whole form; the first button, which Enter presses, saves the draft.
+    assert f'formaction="/applications/{application_id}/attachments"' in form
+    assert re.search(r'<button type="submit" name="(\w+)"', form).group(1) == "save"
+    assert "does not save the form" not in page
+    # The last check lists what is still missing, with links to it.
+    check = form[form.index('id="check"') :]
+    assert 'href="#attachments">Attach the full proposal.' in check
+    assert 'href="#title">Give the project a title.' in check
+
+
+def test_10_an_upload_saves_what_was_typed_first(client, applicant, open_round, uploads):
+    application_id = start(client, open_round)
+    response = upload_with_the_form(
+        client, application_id, sample_files.pdf(), "proposal.pdf", title="Typed, not saved"
+    )
+    assert response.status_code == 302
+    application = db.session.get(Application, application_id)
+    db.session.refresh(application)
+    assert application.title == "Typed, not saved"
+    assert application.countries == ["KE"]
+    assert [a.original_name for a in application.attachments] == ["proposal.pdf"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Draft saved." in page and "proposal.pdf is attached." in page
+    assert 'value="Typed, not saved"' in page
+
+
+def test_10_a_refused_file_still_keeps_what_was_typed(client, applicant, open_round, uploads):
+    application_id = start(client, open_round)
+    response = upload_with_the_form(
+        client, application_id, sample_files.png(), "photo.pdf", title="Kept"
+    )
+    assert "not one of the allowed types" in client.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    assert db.session.get(Application, application_id).title == "Kept"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+
+
+def test_10_an_upload_with_a_form_error_shows_it_and_stores_nothing(
+    client, applicant, open_round, uploads
+):
+    application_id = start(client, open_round)
+    response = upload_with_the_form(
+        client, application_id, sample_files.pdf(), "proposal.pdf", requested_amount="-5"
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Nothing was uploaded or removed: correct the form first." in page
+    assert "Enter an amount of zero or more." in page
+    assert 'value="Watching the 2027 vote"' in page  # what was typed is on the page
+    assert db.session.get(Application, application_id).title is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+    assert not uploads.exists() or os.listdir(uploads) == []
+
+
+def test_10_removing_an_attachment_saves_what_was_typed_first(client, applicant, open_round):
+    application_id = start(client, open_round)
+    upload(client, application_id, sample_files.pdf(), "proposal.pdf")
+    attachment = db.session.scalar(sa.select(Attachment))
+    response = post(
+        client,
+        f"/applications/{application_id}/attachments/{attachment.id}/delete",
+        form_data(client, application_id, summary="Typed before removing"),
+        token_from=f"/applications/{application_id}/edit",
+    )
+    assert response.status_code == 302
+    application = db.session.get(Application, application_id)
+    db.session.refresh(application)
+    assert application.summary == "Typed before removing"
+    assert application.attachments == []
+
+
+def test_9_countries_are_the_funds_as_checkboxes(client, applicant, open_round):
+    application_id = start(client, open_round)
+    page = client.get(f"/applications/{application_id}/edit").get_data(as_text=True)
+    boxes = re.findall(r'<input type="checkbox" id="countries-(\w+)" name="countries"', page)
+    assert boxes == ["KE", "SN"]  # the fund's eligible countries, by name
+    assert "Ctrl" not in page and 'name="countries" multiple' not in page
+    assert '<label for="countries-KE">Kenya</label>' in page
+
+    response = post(
+        client,
+        f"/applications/{application_id}/edit",
+        form_data(client, application_id, countries=["KE", "FR"]),
+        token_from="/applications/",
+    )
+    assert response.status_code == 200
+    assert "FR is not one of the countries you can choose." in response.get_data(as_text=True)
+    assert db.session.get(Application, application_id).countries == []
+
+    post(
+        client,
+        f"/applications/{application_id}/edit",
+        form_data(client, application_id, countries=["SN", "KE"]),
+        token_from="/applications/",
+    )
+    page = client.get(f"/applications/{application_id}/edit").get_data(as_text=True)
+    assert sorted(db.session.get(Application, application_id).countries) == ["KE", "SN"]
+    assert 'id="countries-KE" name="countries" value="KE" checked>' in page

@@ -13,14 +13,14 @@ from wtforms import (
     IntegerField,
     RadioField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from coalition.countries import country_choices
+from coalition.countries import country_choices, country_name, fold
+from coalition.fields import CountriesField
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus
 from coalition.grants.money import AmountField
@@ -36,6 +36,16 @@ def _countries():
     return [SelectChoice("", _l("Choose a country"))] + [
         SelectChoice(code, name) for code, name in country_choices()
     ]
+
+
+def fund_countries(fund) -> list[SelectChoice]:
+    """The countries an application to ``fund`` may concern: its eligible countries, or
+    every country when it names none."""
+    codes = fund.eligible_countries
+    if not codes:
+        return [SelectChoice(code, name) for code, name in country_choices()]
+    named = sorted(((code, country_name(code)) for code in codes), key=lambda c: fold(c[1]))
+    return [SelectChoice(code, name) for code, name in named]
 
 
 def _text(label, field, rows=None, description=None):
@@ -91,13 +101,8 @@ class ApplicationForm(FlaskForm):
         rows=2,
         description=_l("Which elections, and when."),
     )
-    countries = SelectMultipleField(
-        _l("Countries concerned"),
-        choices=lambda: [SelectChoice(code, name) for code, name in country_choices()],
-        validators=[Optional()],
-        description=_l("Hold Ctrl (or Cmd) to choose several."),
-        render_kw={"size": 8},
-    )
+    # Its choices are the fund's eligible countries: see fund_countries().
+    countries = CountriesField(_l("Countries concerned"), choices=[], validators=[Optional()])
     duration_months = IntegerField(
         _l("Duration (months)"),
         validators=[

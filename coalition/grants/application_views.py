@@ -20,7 +20,12 @@ from sqlalchemy.orm import selectinload
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants import files
-from coalition.grants.application_forms import ApplicationForm, AttachmentForm, WithdrawForm
+from coalition.grants.application_forms import (
+    ApplicationForm,
+    AttachmentForm,
+    WithdrawForm,
+    fund_countries,
+)
 from coalition.grants.applications import submission_problems
 from coalition.grants.models import (
     Application,
@@ -122,23 +127,14 @@ def edit(application_id: int):
     """The whole form: save a draft with anything missing, or submit it."""
     application = load_application(application_id, "grants.view_application")
     authorize("grants.edit_application", application, hide=True)
-    form = ApplicationForm()
-    form.member_id.choices = _member_choices(current_user)
+    form = _application_form(application)
     problems: list = []
     if request.method == "GET":
-        form = ApplicationForm(obj=application)
-        form.member_id.choices = _member_choices(current_user)
+        form = _application_form(application, obj=application)
         form.load(application)
     elif form.validate_on_submit():
         try:
-            ops.save_draft(
-                application,
-                actor=current_user._get_current_object(),
-                version=int(form.version.data or 0),
-                values=form.values(),
-                budget_lines=form.budget_rows(),
-                countries=form.countries.data or [],
-            )
+            _save(application, form)
             if "submit" in request.form:
                 problems = ops.submission_problems(application)
                 if not problems:
@@ -150,14 +146,55 @@ def edit(application_id: int):
                 flash(_("Draft saved."), "success")
                 return redirect(url_for("applications.edit", application_id=application.id))
         except DomainError as exc:
-            db.session.rollback()
-            target = getattr(form, exc.field, None) if exc.field else None
-            if target is not None and exc.field != "version":
-                target.errors = [*target.errors, exc.message]
-            else:
-                flash(exc.message, "error")
-            return _edit_page(application, form, problems), 409 if exc.field == "version" else 200
+            return _refused(application, form, exc, problems)
     return _edit_page(application, form, problems)
+
+
+def _application_form(application, **kwargs) -> ApplicationForm:
+    form = ApplicationForm(**kwargs)
+    form.member_id.choices = _member_choices(current_user)
+    form.countries.choices = fund_countries(application.round.fund)
+    return form
+
+
+def _save(application, form) -> None:
+    ops.save_draft(
+        application,
+        actor=current_user._get_current_object(),
+        version=int(form.version.data or 0),
+        values=form.values(),
+        budget_lines=form.budget_rows(),
+        countries=form.countries.data or [],
+    )
+
+
+def _refused(application, form, exc: DomainError, problems):
+    """The form again, with what was typed and the refusal beside its field."""
+    db.session.rollback()
+    target = getattr(form, exc.field, None) if exc.field else None
+    if target is not None and exc.field != "version":
+        target.errors = [*target.errors, exc.message]
+    else:
+        flash(exc.message, "error")
+    return _edit_page(application, form, problems), 409 if exc.field == "version" else 200
+
+
+def _save_first(application):
+    """Upload and Remove send the whole form with them: save it first, so that nothing
+    typed is lost. None once saved; otherwise the form again, with its errors, and
+    the attachments left as they were."""
+    if "version" not in request.form:
+        return None  # the attachment alone was sent: there is nothing typed to keep
+    form = _application_form(application)
+    if not form.validate_on_submit():
+        flash(_("Nothing was uploaded or removed: correct the form first."), "error")
+        return _edit_page(application, form, [])
+    try:
+        _save(application, form)
+    except DomainError as exc:
+        return _refused(application, form, exc, [])
+    flash(_("Draft saved."), "success")
+    return None
 
 
 def _edit_page(application, form, problems):
@@ -166,6 +203,7 @@ def _edit_page(application, form, problems):
         application=application,
         form=form,
         problems=problems,
+        checks=problems or submission_problems(application),
         attachment_form=AttachmentForm(),
     )
 
@@ -194,6 +232,9 @@ def withdraw(application_id: int):
 def upload(application_id: int):
     application = load_application(application_id, "grants.view_application")
     authorize("grants.edit_application", application, hide=True)
+    unsaved = _save_first(application)
+    if unsaved is not None:
+        return unsaved
     form = AttachmentForm()
     if not form.validate_on_submit():
         for errors in form.errors.values():
@@ -231,6 +272,9 @@ def delete_attachment(application_id: int, attachment_id: int):
     attachment = next((a for a in application.attachments if a.id == attachment_id), None)
     if attachment is None:
         abort(404)
+    unsaved = _save_first(application)
+    if unsaved is not None:
+        return unsaved
     try:
         ops.remove_attachment(application, attachment, actor=current_user._get_current_object())
     except DomainError as exc:

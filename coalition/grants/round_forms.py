@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from coalition.countries import country_choices, lookup_country
+from coalition.fields import CountriesField
 from coalition.grants.models import AttachmentKind
 from coalition.grants.money import AmountField, AmountRequired, is_currency
 from coalition.i18n import is_timezone, timezone_choices
@@ -89,15 +90,14 @@ class FundForm(FlaskForm):
         validators=[AmountRequired(_l("Enter the fund's total budget."))],
         description=_l("In the fund's currency, like 1,500,000 or 250000.50."),
     )
-    countries = SelectMultipleField(
+    countries = CountriesField(
         _l("Eligible countries"),
         choices=lambda: [SelectChoice(code, name) for code, name in country_choices()],
         validate_choice=False,
         description=_l(
-            "Where applicants may work. Hold Ctrl (Cmd on a Mac) to choose several, "
+            "Where applicants may work. Tick them by region, "
             "or add every African country with the button below."
         ),
-        render_kw={"size": 10},
     )
 
     def validate_currency(self, field):

@@ -88,7 +88,6 @@ def _section(key, heading, column, rows, *, note=None, title=None, chart_rows=No
         title=title or heading,
         description=description,
         rtl=text_direction() == "rtl",
-        width=520,
     )
     return Section(key=key, heading=heading, column=column, rows=rows, chart=chart, note=note)
 

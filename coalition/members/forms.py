@@ -21,7 +21,6 @@ from wtforms import (
     FormField,
     HiddenField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -31,6 +30,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, Va
 from coalition.accounts.forms import MultiCheckboxField, ValidEmail, language_choices
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices, lookup_country
+from coalition.fields import CountriesField
 from coalition.members.models import FocusArea, Member, MemberKind, OrgType
 
 # The consent a joining member gives, shown beside its checkbox and stored
@@ -186,13 +186,12 @@ def home_country_field():
 
 
 def work_countries_field():
-    return SelectMultipleField(
+    return CountriesField(
         _l("Countries of work"),
         choices=country_choices,
         validators=[KnownCountries()],
         validate_choice=False,
-        description=_l("Optional. Hold Ctrl (Cmd on a Mac) to choose more than one."),
-        render_kw={"size": 6},
+        description=_l("Optional. Open a region and tick each country."),
     )
 
 

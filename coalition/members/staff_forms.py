@@ -33,6 +33,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices
+from coalition.fields import CountriesField
 from coalition.members.models import FocusArea, MemberKind, MemberStatus, OrgType
 
 BLANK_CONTACT_ROWS = 2
@@ -102,12 +103,10 @@ class MemberForm(FlaskForm):
         choices=_country_options,
         validators=[DataRequired(_l("Choose the home country."))],
     )
-    work_countries = SelectMultipleField(
+    work_countries = CountriesField(
         _l("Countries of work"),
         choices=lambda: [SelectChoice(code, name) for code, name in country_choices()],
         validators=[Optional()],
-        description=_l("Hold Ctrl (or Cmd) to choose several."),
-        render_kw={"size": 8},
     )
     focus_areas = CheckboxesField(
         _l("Focus areas"), choices=[SelectChoice(f.value, f.label) for f in FocusArea]

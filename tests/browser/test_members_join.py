@@ -27,7 +27,10 @@ def fill_application(page) -> None:
     page.get_by_label("Acronym", exact=True).fill("ONS")
     page.get_by_label("Type of organisation", exact=True).select_option("research")
     page.get_by_label("Country", exact=True).select_option(label="Mali")
-    page.get_by_label("Countries of work", exact=True).select_option(["BF", "NE"])
+    countries = page.get_by_role("group", name="Countries of work")
+    countries.get_by_text("Sub-Saharan Africa", exact=True).click()  # opens the region
+    countries.get_by_label("Burkina Faso", exact=True).check()
+    countries.get_by_label("Niger", exact=True).check()
     page.get_by_label("Election integrity", exact=True).check()
     page.get_by_label("Hate speech and incitement", exact=True).check()
     page.get_by_label("Français", exact=True).check()

@@ -1,0 +1,68 @@
+"""Form fields the areas share.
+
+``CountriesField`` replaces a multiple ``<select>`` of countries: on a phone a
+250-row list box that needs Ctrl to pick a second country cannot be used. It
+draws checkboxes grouped by region, each region a ``<details>`` (open where a
+country is ticked), which work without JavaScript; ``static/enhance.js`` adds a
+box that filters the list as one types.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+from wtforms import SelectMultipleField
+
+from coalition.countries import Region, region_of
+
+
+class CountryChecks:
+    """The checkboxes of a ``CountriesField``, drawn in one go (a Jinja loop over 250
+    countries costs more than the rest of the page)."""
+
+    def __call__(self, field, **kwargs) -> Markup:
+        groups: dict[Region, list[str]] = {}
+        for choice in field.iter_choices():
+            value, label, selected = choice[0], choice[1], choice[2]
+            code = escape(value)
+            box_id = escape(f"{field.id}-{value}")
+            checked = " checked" if selected else ""
+            groups.setdefault(region_of(value) or Region.ASIA_PACIFIC, []).append(
+                f'<li><input type="checkbox" id="{box_id}" name="{escape(field.name)}" '
+                f'value="{code}"{checked}> <label for="{box_id}">{escape(label)}</label></li>'
+            )
+        parts = [
+            f'<div class="country-groups" id="{escape(field.id)}" '
+            f'data-filter-label="{escape(_("Find a country"))}">'
+        ]
+        if len(groups) == 1:
+            [items] = groups.values()
+            parts.append('<ul class="checks">' + "".join(items) + "</ul>")
+        else:
+            for region in Region:
+                items = groups.get(region)
+                if not items:
+                    continue
+                opened = " open" if any(" checked>" in item for item in items) else ""
+                parts.append(
+                    f"<details{opened}><summary>{escape(region.label)}</summary>"
+                    f'<ul class="checks">{"".join(items)}</ul></details>'
+                )
+        parts.append("</div>")
+        # Every value and label above went through escape().
+        return Markup("".join(parts))  # noqa: S704
+
+
+class CountriesField(SelectMultipleField):
+    """Several countries, as checkboxes grouped by region. Its choices are the countries
+    that may be chosen; any other code sent is refused (unless ``validate_choice=False``,
+    for forms that check the codes with a validator of their own)."""
+
+    widget = CountryChecks()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault(
+            "invalid_choice_message", _l("%(value)s is not one of the countries you can choose.")
+        )
+        super().__init__(label, validators, **kwargs)
