@@ -48,6 +48,8 @@ def _country_options():
 class ContactForm(Form):
     """One contact person; blank rows are ignored."""
 
+    row_label = _l("Contact %(n)d")  # as the page and its error summary name a row
+
     id = HiddenField()
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)], filters=[_strip])
     email = EmailField(
