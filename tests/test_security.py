@@ -205,6 +205,7 @@ GOOD = {
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     "SESSION_COOKIE_SECURE": True,
     "MAIL_BACKEND": "smtp",
+    "BASE_URL": "https://coalition.example.org",
 }
 
 
@@ -219,6 +220,7 @@ GOOD = {
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "memory"),
         ({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE"),
         ({"MAIL_BACKEND": "log"}, "MAIL_BACKEND"),
+        ({"BASE_URL": ""}, "BASE_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(change, reason):
