@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
@@ -31,7 +32,7 @@ from coalition.grants.models import (
     Round,
     RoundPhase,
 )
-from coalition.policy import authorize
+from coalition.policy import authorize, can
 
 bp = Blueprint("applications", __name__)
 
@@ -121,6 +122,12 @@ def start(round_id: int):
 def edit(application_id: int):
     """The whole form: save a draft with anything missing, or submit it."""
     application = load_application(application_id, "grants.view_application")
+    if application.applicant_id == current_user.id and not can(
+        current_user, "grants.edit_application", application
+    ):
+        # Their own, but past the draft: say why, and show what they sent.
+        flash(_no_longer_editable(application), "info")
+        return redirect(url_for("applications.show", application_id=application.id))
     authorize("grants.edit_application", application, hide=True)
     form = ApplicationForm()
     form.member_id.choices = _member_choices(current_user)
@@ -158,6 +165,16 @@ def edit(application_id: int):
                 flash(exc.message, "error")
             return _edit_page(application, form, problems), 409 if exc.field == "version" else 200
     return _edit_page(application, form, problems)
+
+
+def _no_longer_editable(application: Application) -> str:
+    if application.submitted_at is not None:
+        return _(
+            "This application was submitted on %(when)s, so it can no longer be edited. "
+            "Here it is as you sent it.",
+            when=format_date(application.submitted_at, "long"),
+        )
+    return _("This application is no longer a draft, so it can no longer be edited.")
 
 
 def _edit_page(application, form, problems):
