@@ -71,3 +71,54 @@ def test_edit_of_someone_elses_application_is_still_not_found(client, make_user,
     assert client.get(f"/applications/{draft.id}/edit").status_code == 404
     sign_in_as(client, make_user(Role.CONVENOR, two_factor=True))
     assert client.get(f"/applications/{submitted.id}/edit").status_code == 404
+
+
+# -- 14. Each reader's way back, and the staff's actions -----------------------------------
+
+
+def _back_link(page: str) -> str:
+    main = page.split('<main id="main"', 1)[1]
+    return re.search(r'<p><a href="([^"]+)">(.*?)</a></p>', main)[1]
+
+
+def test_the_applicant_goes_back_to_their_applications(client, make_user, open_round):
+    applicant = make_user(Role.APPLICANT)
+    application = application_of(applicant, open_round, ApplicationStatus.SUBMITTED)
+    sign_in_as(client, applicant)
+    page = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert _back_link(page) == "/applications/"
+    assert "Record the screening" not in page
+
+
+@pytest.mark.parametrize("role", [Role.CONVENOR, Role.STEERING])
+def test_staff_and_steering_go_back_to_the_rounds_list(client, make_user, open_round, role):
+    application = application_of(
+        make_user(Role.APPLICANT), open_round, ApplicationStatus.SUBMITTED, org_name="Watch KE"
+    )
+    sign_in_as(client, make_user(role, two_factor=True))
+    page = client.get(f"/applications/{application.id}").get_data(as_text=True)
+    assert _back_link(page) == f"/grants/rounds/{open_round.id}/applications"
+    assert "My applications" not in page.split('<main id="main"', 1)[1]
+    assert "Watch KE" in page
+    # Screening is the staff's action, on the page itself.
+    screening_form = f'action="/grants/applications/{application.id}/screen"'
+    assert (screening_form in page) == (role == Role.CONVENOR)
+
+
+def test_staff_screen_from_the_application_page(client, make_user, open_round):
+    application = application_of(make_user(Role.APPLICANT), open_round, ApplicationStatus.SUBMITTED)
+    sign_in_as(client, make_user(Role.CONVENOR, two_factor=True))
+    path = f"/applications/{application.id}"
+    assert "The automatic checks found" in client.get(path).get_data(as_text=True)
+    response = post(
+        client,
+        f"/grants/applications/{application.id}/screen",
+        {"decision": "ineligible", "reason": "Outside the fund's countries."},
+        token_from=path,
+    )
+    assert response.status_code == 302
+    db.session.refresh(application)
+    assert application.status == ApplicationStatus.INELIGIBLE
+    page = client.get(path).get_data(as_text=True)
+    assert "Record the screening" not in page  # screened: no form any more
+    assert "Outside the fund&#39;s countries." in page  # the reason, for staff too

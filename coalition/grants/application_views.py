@@ -32,6 +32,7 @@ from coalition.grants.models import (
     Round,
     RoundPhase,
 )
+from coalition.grants.round_applications import AWAITING_SCREENING, screening_checks
 from coalition.policy import authorize, can
 
 bp = Blueprint("applications", __name__)
@@ -90,8 +91,14 @@ def dashboard():
 def show(application_id: int):
     application = load_application(application_id, "grants.view_application")
     problems = submission_problems(application) if application.is_draft else []
+    screening = None  # for staff, while the application waits: the automatic checks
+    if application.status in AWAITING_SCREENING and can(current_user, "grants.manage"):
+        screening = screening_checks(application)
     return render_template(
-        "grants/application_show.html", application=application, problems=problems
+        "grants/application_show.html",
+        application=application,
+        problems=problems,
+        screening=screening,
     )
 
 
