@@ -122,3 +122,30 @@ def test_staff_screen_from_the_application_page(client, make_user, open_round):
     page = client.get(path).get_data(as_text=True)
     assert "Record the screening" not in page  # screened: no form any more
     assert "Outside the fund&#39;s countries." in page  # the reason, for staff too
+
+
+# -- 16. The drafts already started, on the call's page ------------------------------------
+
+
+def test_the_call_page_offers_to_continue_each_draft_before_starting_another(
+    client, make_user, open_round
+):
+    applicant = make_user(Role.APPLICANT)
+    first = application_of(applicant, open_round, title="Radio monitoring")
+    second = application_of(applicant, open_round)
+    application_of(applicant, open_round, ApplicationStatus.SUBMITTED, title="Sent already")
+    application_of(make_user(Role.APPLICANT), open_round, title="Someone else's")
+    sign_in_as(client, applicant)
+
+    page = client.get(f"/calls/{open_round.id}").get_data(as_text=True)
+    assert "You have started 2 applications to this call" in page
+    continue_first = f'href="/applications/{first.id}/edit">Continue “Radio monitoring”'
+    continue_second = f'href="/applications/{second.id}/edit">Continue “Untitled draft”'
+    assert continue_first in page and continue_second in page
+    assert "Sent already" not in page and "Someone else" not in page
+    assert page.index(continue_first) < page.index("Start another application")
+
+    # Someone with no draft starts their first.
+    sign_in_as(client, make_user(Role.APPLICANT))
+    page = client.get(f"/calls/{open_round.id}").get_data(as_text=True)
+    assert "Start an application" in page and "Continue" not in page
