@@ -103,6 +103,7 @@ def test_staff_and_steering_go_back_to_the_rounds_list(client, make_user, open_r
     # Screening is the staff's action, on the page itself.
     screening_form = f'action="/grants/applications/{application.id}/screen"'
     assert (screening_form in page) == (role == Role.CONVENOR)
+    assert ('<a class="button" href="#screening">' in page) == (role == Role.CONVENOR)
 
 
 def test_staff_screen_from_the_application_page(client, make_user, open_round):
