@@ -42,16 +42,12 @@ secret:
 migrate: venv secret
 	$(BIN)/flask db upgrade
 
+# bin/serve.py runs gunicorn (Flask's debug server with FLASK_DEBUG=1) and the
+# scheduler beside it, and stops both on Ctrl-C.
 run: check-system venv secret migrate
 	@$(BIN)/flask seed-demo --if-empty
 	@echo "Serving on http://$(HOST):$(PORT) (scheduler beside it). Stop with Ctrl-C."
-	@trap 'kill 0' EXIT INT TERM; \
-	$(BIN)/flask scheduler & \
-	if [ "$$FLASK_DEBUG" = "1" ]; then \
-	  $(BIN)/flask run --host $(HOST) --port $(PORT); \
-	else \
-	  $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) wsgi:app; \
-	fi
+	@exec $(BIN)/python bin/serve.py --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The whole suite. TEST_DATABASE_URL=postgresql://… runs it against PostgreSQL.
 test: check-system venv-test secret

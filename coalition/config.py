@@ -6,6 +6,7 @@ returns a plain dict so that tests can override any key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -58,6 +59,33 @@ def read_secret_key(instance_path: str) -> str | None:
         return None
 
 
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def base_url(production: bool) -> str:
+    """The public address that links in emails start with.
+
+    ``BASE_URL`` when it is set. In development, without it, the address the
+    app is served on (``HOST`` and ``PORT``, as ``make run`` takes them), so
+    that a link in an email reaches the server that sent it. In production
+    it must be set: the production guard refuses to start without it.
+    """
+    given = (os.environ.get("BASE_URL") or "").strip().rstrip("/")
+    if given or production:
+        return given
+    host = (os.environ.get("HOST") or "").strip() or "127.0.0.1"
+    if _unspecified(host):  # served on every interface: this machine answers on loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    port = _int("PORT", 5000)
+    return f"http://{host}:{port}"
+
+
 def load_config(instance_path: str) -> dict:
     env = os.environ.get("COALITION_ENV", "development").strip().lower()
     production = env == "production"
@@ -73,7 +101,7 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "SQLITE_BUSY_TIMEOUT_MS": _int("SQLITE_BUSY_TIMEOUT_MS", 5000),
-        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "BASE_URL": base_url(production),
         # Sessions and cookies (S8).
         "SESSION_COOKIE_NAME": "coalition_session",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -156,6 +184,8 @@ def check_production(config: dict) -> None:
     key = config.get("SECRET_KEY") or ""
     if key.lower() in WEAK_SECRET_KEYS or len(key) < 32:
         problems.append("SECRET_KEY is missing, a default, or shorter than 32 characters")
+    if not config.get("BASE_URL"):
+        problems.append("BASE_URL is not set; links in emails need the public address")
     if config.get("DEBUG"):
         problems.append("DEBUG is on")
     if not config.get("WTF_CSRF_ENABLED"):

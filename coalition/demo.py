@@ -11,12 +11,15 @@ from coalition.accounts import operations as ops
 from coalition.accounts.models import Role
 from coalition.extensions import db
 
+# The demo accounts' addresses are on a reserved domain (RFC 2606) that the
+# forms accept, so that every demo account can save its own forms.
+DEMO_DOMAIN = "demo.example.org"
 DEMO_ACCOUNTS = [
-    (Role.CONVENOR, "convenor@demo.coalition.test", "Amina Diallo (demo convenor)"),
-    (Role.STEERING, "steering@demo.coalition.test", "Kwame Mensah (demo steering member)"),
-    (Role.REVIEWER, "reviewer@demo.coalition.test", "Lucía Fernández (demo reviewer)"),
-    (Role.APPLICANT, "applicant@demo.coalition.test", "Grace Wanjiru (demo applicant)"),
-    (Role.MEMBER_CONTACT, "contact@demo.coalition.test", "Youssef Benali (demo member contact)"),
+    (Role.CONVENOR, f"convenor@{DEMO_DOMAIN}", "Amina Diallo (demo convenor)"),
+    (Role.STEERING, f"steering@{DEMO_DOMAIN}", "Kwame Mensah (demo steering member)"),
+    (Role.REVIEWER, f"reviewer@{DEMO_DOMAIN}", "Lucía Fernández (demo reviewer)"),
+    (Role.APPLICANT, f"applicant@{DEMO_DOMAIN}", "Grace Wanjiru (demo applicant)"),
+    (Role.MEMBER_CONTACT, f"contact@{DEMO_DOMAIN}", "Youssef Benali (demo member contact)"),
 ]
 # The demo members are the same every time (for the same day).
 DEMO_MEMBERS_SEED = 2024
@@ -48,7 +51,7 @@ def _seed_members() -> None:
 
     if db.session.scalar(sa.select(Member.id).limit(1)) is not None:
         return
-    contact = ops.find_by_email("contact@demo.coalition.test")
+    contact = ops.find_by_email(f"contact@{DEMO_DOMAIN}")
     seed_members(random.Random(DEMO_MEMBERS_SEED), contact_user=contact)
 
 

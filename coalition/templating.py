@@ -47,3 +47,69 @@ def _drawn(pairs: tuple) -> tuple[tuple[str, ...], dict[str, int]]:
     """Plain-text options drawn once, and where each value stands."""
     parts = tuple(_option(value, label, selected=False) for value, label in pairs)
     return parts, {str(value): at for at, (value, _label) in enumerate(pairs)}
+
+
+def form_errors(form) -> list[tuple[str, str]]:
+    """Every error of a form as (id of its field, sentence), for the error summary.
+
+    A row of a repeated sub-form (a contact, a budget line, a criterion) is
+    named as the page names it: the sub-form's ``row_label`` ("Contact
+    %(n)d"), or its ``new_row_label`` for a row that is not saved yet. The
+    CSRF token's error is left to the caller: it has no field to link to.
+    """
+    from flask_babel import gettext as _
+    from wtforms import FieldList, FormField
+
+    items: list[tuple[str, str]] = []
+
+    def messages(field) -> list[str]:
+        # A FieldList keeps its rows' errors (dicts, lists) beside its own messages.
+        return [str(e) for e in field.errors if not isinstance(e, dict | list | tuple)]
+
+    def label_of(field) -> str:
+        return str(field.label.text) if field.label and field.label.text else field.name
+
+    def walk(fields, prefix: str | None) -> None:
+        for field in fields:
+            if field.name == "csrf_token":
+                continue
+            label = label_of(field)
+            if prefix:
+                label = _("%(row)s, %(field)s", row=prefix, field=label)
+            if isinstance(field, FieldList):
+                items.extend(
+                    (field.id, _("%(field)s: %(error)s", field=label, error=e))
+                    for e in messages(field)
+                )
+                for number, entry in enumerate(field.entries, start=1):
+                    row = _row_name(entry, number)
+                    if isinstance(entry, FormField):
+                        walk(entry.form, row)
+                    else:
+                        items.extend(
+                            (entry.id, _("%(field)s: %(error)s", field=row, error=e))
+                            for e in messages(entry)
+                        )
+            elif isinstance(field, FormField):
+                walk(field.form, label)
+            else:
+                items.extend(
+                    (field.id, _("%(field)s: %(error)s", field=label, error=e))
+                    for e in messages(field)
+                )
+
+    walk(form, None)
+    return items
+
+
+def _row_name(entry, number: int) -> str:
+    from flask_babel import gettext as _
+
+    row = getattr(entry, "form", None)
+    new_label = getattr(row, "new_row_label", None)
+    if new_label is not None and not getattr(getattr(row, "id", None), "data", None):
+        return str(new_label)
+    label = getattr(row, "row_label", None)
+    if label is not None:
+        return str(label) % {"n": number}
+    return _("Row %(n)d", n=number)

@@ -147,8 +147,10 @@ def test_save_a_draft_then_submit(client, applicant, open_round):
     db.session.refresh(application)
     assert application.status == ApplicationStatus.SUBMITTED
     assert outbox("application_submitted")
-    # Read-only from now on.
-    assert client.get(f"/applications/{application_id}/edit").status_code == 404
+    # Read-only from now on: the edit page sends the applicant to the application.
+    response = client.get(f"/applications/{application_id}/edit")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/applications/{application_id}")
     assert "Submitted" in client.get("/applications/").get_data(as_text=True)
 
 

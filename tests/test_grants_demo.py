@@ -136,7 +136,7 @@ def test_seed_does_not_call_seed_grants_when_a_fund_exists(app, uploads, monkeyp
 def test_seed_demo_command_loads_grants_once(runner, uploads):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
-    assert "applicant@demo.coalition.test" in result.output
+    assert "applicant@demo.example.org" in result.output
 
     def counts():
         return (

@@ -323,7 +323,7 @@ def test_contact_rows_are_checked(client, people, ours):
     page = page_of(response)
     assert f'id="contacts-{new}-email-error"' in page
     # The summary names the row.
-    assert f'href="#contacts-{new}-email">New contact: Email' in page
+    assert f'href="#contacts-{new}-email">New contact, Email' in page
 
     data[f"contacts-{new}-email"] = "fine@example.org"
     for key in [k for k in data if k.endswith("-name")]:

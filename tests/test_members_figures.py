@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from coalition.accounts.models import Role, User
+from coalition.demo import DEMO_DOMAIN
 from coalition.extensions import db
 from coalition.members import operations as ops
 from coalition.members import stats
@@ -556,7 +557,7 @@ def test_seed_demo_command_loads_members_and_links_the_contact_account(runner):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Member)) >= 240
-    contact = db.session.scalar(sa.select(User).where(User.email == "contact@demo.coalition.test"))
+    contact = db.session.scalar(sa.select(User).where(User.email == f"contact@{DEMO_DOMAIN}"))
     linked = db.session.scalars(
         sa.select(MemberContact).where(MemberContact.user_id == contact.id)
     ).all()

@@ -172,7 +172,7 @@ def test_create_member(client, staff):
     [
         ({"name": ""}, "Enter the member"),
         ({"country": ""}, "Choose the home country."),
-        ({"website": "javascript:alert(1)"}, "Enter a web address starting with https://."),
+        ({"website": "javascript:alert(1)"}, "Enter a web address starting with https://"),
         ({"contacts-0-email": "not-an-email"}, "Enter an email address like name@example.org."),
         ({"consent_wording": ""}, "Record the wording the member agreed to."),
         ({"name": "x" * 301}, "Field cannot be longer than 300 characters."),

@@ -283,7 +283,7 @@ def fresh_world(make_user, make_member):
     from coalition import jobs
     from coalition.db import utcnow
     from coalition.grants.models import Application, ApplicationStatus, Fund, Round, RoundPhase
-    from coalition.members.importer import JOB_KIND
+    from coalition.members.importing import JOB_KIND
     from coalition.members.models import MemberKind
 
     convenor = make_user(Role.CONVENOR, two_factor=True)
@@ -367,6 +367,7 @@ GOOD = {
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     "SESSION_COOKIE_SECURE": True,
     "MAIL_BACKEND": "smtp",
+    "BASE_URL": "https://coalition.example.org",
 }
 
 
@@ -381,6 +382,7 @@ GOOD = {
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "memory"),
         ({"SESSION_COOKIE_SECURE": False}, "SESSION_COOKIE_SECURE"),
         ({"MAIL_BACKEND": "log"}, "MAIL_BACKEND"),
+        ({"BASE_URL": ""}, "BASE_URL"),
     ],
 )
 def test_production_refuses_unsafe_settings(change, reason):

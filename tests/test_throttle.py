@@ -382,6 +382,7 @@ def production_config(**overrides) -> dict:
         "WTF_CSRF_ENABLED": True,
         "SESSION_COOKIE_SECURE": True,
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+        "BASE_URL": "https://coalition.example.org",
     }
     config.update(overrides)
     return config

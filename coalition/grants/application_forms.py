@@ -61,6 +61,7 @@ def _text(label, field, rows=None, description=None):
 
 
 class BudgetLineForm(Form):
+    row_label = _l("Budget line %(n)d")  # as the error summary names a row
     category = StringField(
         _l("Category"), validators=[Optional(), Length(max=100)], filters=[_strip]
     )

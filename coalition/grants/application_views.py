@@ -13,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
@@ -36,7 +37,8 @@ from coalition.grants.models import (
     Round,
     RoundPhase,
 )
-from coalition.policy import authorize
+from coalition.grants.round_applications import AWAITING_SCREENING, screening_checks
+from coalition.policy import authorize, can
 
 bp = Blueprint("applications", __name__)
 
@@ -94,8 +96,14 @@ def dashboard():
 def show(application_id: int):
     application = load_application(application_id, "grants.view_application")
     problems = submission_problems(application) if application.is_draft else []
+    screening = None  # for staff, while the application waits: the automatic checks
+    if application.status in AWAITING_SCREENING and can(current_user, "grants.manage"):
+        screening = screening_checks(application)
     return render_template(
-        "grants/application_show.html", application=application, problems=problems
+        "grants/application_show.html",
+        application=application,
+        problems=problems,
+        screening=screening,
     )
 
 
@@ -126,6 +134,12 @@ def start(round_id: int):
 def edit(application_id: int):
     """The whole form: save a draft with anything missing, or submit it."""
     application = load_application(application_id, "grants.view_application")
+    if application.applicant_id == current_user.id and not can(
+        current_user, "grants.edit_application", application
+    ):
+        # Their own, but past the draft: say why, and show what they sent.
+        flash(_no_longer_editable(application), "info")
+        return redirect(url_for("applications.show", application_id=application.id))
     authorize("grants.edit_application", application, hide=True)
     form = _application_form(application)
     problems: list = []
@@ -195,6 +209,16 @@ def _save_first(application):
         return _refused(application, form, exc, [])
     flash(_("Draft saved."), "success")
     return None
+
+
+def _no_longer_editable(application: Application) -> str:
+    if application.submitted_at is not None:
+        return _(
+            "This application was submitted on %(when)s, so it can no longer be edited. "
+            "Here it is as you sent it.",
+            when=format_date(application.submitted_at, "long"),
+        )
+    return _("This application is no longer a draft, so it can no longer be edited.")
 
 
 def _edit_page(application, form, problems):

@@ -96,6 +96,21 @@ def start(round_: Round, applicant: User, now: datetime | None = None) -> Applic
     return application
 
 
+def drafts_of(applicant: User, round_: Round) -> list[Application]:
+    """The applicant's drafts in a round, the last saved first (two projects, two drafts)."""
+    return list(
+        db.session.scalars(
+            sa.select(Application)
+            .where(
+                Application.applicant_id == applicant.id,
+                Application.round_id == round_.id,
+                Application.status == ApplicationStatus.DRAFT,
+            )
+            .order_by(Application.updated_at.desc(), Application.id.desc())
+        )
+    )
+
+
 def check_editable(application: Application, now: datetime | None = None) -> None:
     if application.status != ApplicationStatus.DRAFT:
         raise DomainError(_("This application has been submitted and can no longer be changed."))

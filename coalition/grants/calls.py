@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template
+from flask_login import current_user
 from sqlalchemy.orm import lazyload
 
 from coalition.countries import AFRICAN_COUNTRIES, country_name, fold
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.grants.applications import drafts_of
 from coalition.grants.markdown import render_markdown
 from coalition.grants.models import Fund, Round, RoundPhase, RoundStatus
 from coalition.grants.money import format_money
@@ -53,10 +55,15 @@ def show(round_id: int):
     )
     if round_ is None:
         abort(404)
+    status = round_.status_at(utcnow())
+    drafts = []
+    if status == RoundStatus.OPEN and current_user.is_authenticated:
+        drafts = drafts_of(current_user, round_)
     return render_template(
         "grants/call.html",
         round=round_,
-        status=round_.status_at(utcnow()),
+        drafts=drafts,
+        status=status,
         statuses=RoundStatus,
         eligibility=eligibility(round_.fund),
         description=render_markdown(round_.description),

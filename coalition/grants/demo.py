@@ -27,6 +27,7 @@ from coalition.accounts import operations as account_ops
 from coalition.accounts.models import Role, User
 from coalition.countries import AFRICAN_COUNTRIES, country_name
 from coalition.db import utcnow
+from coalition.demo import DEMO_DOMAIN
 from coalition.extensions import db
 from coalition.grants import applications as app_ops
 from coalition.grants import files
@@ -47,7 +48,7 @@ from coalition.grants.models import (
 
 FUND_NAME = "Africa Fund for Election Integrity"
 PARTNER = "Harmattan Civic Futures Foundation (fictional partner)"
-DEMO_APPLICANT_EMAIL = "applicant@demo.coalition.test"
+DEMO_APPLICANT_EMAIL = f"applicant@{DEMO_DOMAIN}"
 DOLLAR = 100  # amounts are kept in cents
 
 # The applicants' home countries (all in the fund's eligible list).
@@ -156,7 +157,7 @@ def seed_grants(rng: random.Random) -> dict[str, Any]:
     Returns the fund, both rounds and the closed round's applications.
     """
     today = datetime.combine(utcnow().date(), time(), tzinfo=UTC)
-    convenor = account_ops.find_by_email("convenor@demo.coalition.test")
+    convenor = account_ops.find_by_email(f"convenor@{DEMO_DOMAIN}")
     fund = round_ops.create_fund(
         actor=convenor,
         values={

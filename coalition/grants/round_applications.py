@@ -198,6 +198,16 @@ def export(round_id: int, fmt: str):
     )
 
 
+def screening_checks(application: Application) -> list:
+    """What the automatic checks find in a submitted application, as it was when submitted
+    (the round has closed since: that is no fault of the application)."""
+    return [
+        p
+        for p in ops.submission_problems(application, application.submitted_at)
+        if p.field != "round"
+    ]
+
+
 @bp.route("/rounds/<int:round_id>/screening")
 @permission_required("grants.manage")
 def screening(round_id: int):
@@ -217,10 +227,7 @@ def screening(round_id: int):
         error_out=False,
     )
     waiting = page.items
-    checks = {
-        a.id: [p for p in ops.submission_problems(a, a.submitted_at) if p.field != "round"]
-        for a in waiting
-    }
+    checks = {a.id: screening_checks(a) for a in waiting}
     return render_template(
         "grants/screening.html",
         round=round_,

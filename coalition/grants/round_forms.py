@@ -131,6 +131,8 @@ class FundForm(FlaskForm):
 class CriterionForm(Form):
     """One row of the rubric; a blank row is ignored."""
 
+    row_label = _l("Criterion %(n)d")  # as the page and its error summary name a row
+
     name = StringField(_l("Criterion"), validators=[Length(max=200)], filters=[_strip])
     guidance = TextAreaField(
         _l("Guidance for reviewers"),

@@ -22,7 +22,6 @@ from coalition.members.forms import (
     CONSENT_WORDING,
     ProfileForm,
     PublicConsentForm,
-    flat_errors,
 )
 from coalition.members.models import Member, MemberContact, MemberStatus
 from coalition.members.views import bp
@@ -86,7 +85,6 @@ def _render_profile(
             "members/profile.html",
             member=member,
             form=form,
-            summary=flat_errors(form),
             stale=stale,
             problem=problem,
             own_contact=_own_contact(member),

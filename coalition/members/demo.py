@@ -2,7 +2,7 @@
 
 Everything here is made up from word lists: no real organisation, person,
 address or website. Email addresses and websites are on the reserved
-``example.org``, ``example.net`` and ``.test`` domains. The same random
+``example.org`` and ``example.net`` domains. The same random
 generator seed gives the same members (for the same day: dates are counted
 back from today).
 

@@ -7,7 +7,6 @@ member forms (the staff edit form) can be put together from the same pieces.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -330,6 +329,10 @@ def _contact_id(value):
 class ContactForm(Form):
     """One contact of a member: a row of the profile form (no CSRF of its own)."""
 
+    # How the page and its error summary name a row.
+    row_label = _l("Contact %(n)d")
+    new_row_label = _l("New contact")
+
     id = HiddenField(filters=[_contact_id])
     name = StringField(_l("Name"), validators=[Length(max=200)], filters=[_strip])
     email = contact_email_field(required=False)
@@ -482,45 +485,3 @@ class PublicConsentForm(FlaskForm):
     def consent(self) -> bool:
         """True to give consent, False to withdraw it."""
         return self.intent.data == self.GIVE
-
-
-# -- An error summary for forms with nested rows ---------------------------------------
-
-
-def flat_errors(form: FlaskForm) -> SimpleNamespace:
-    """Something the ``error_summary`` macro can read for a form with rows of fields.
-
-    Each error is listed under the field it belongs to (``contacts-1-email``),
-    labelled with its row as the form shows it ("Contact 2: Email", "New
-    contact: Email"), and links to that field.
-    """
-    errors: dict[str, list[str]] = {}
-    fields: dict[str, SimpleNamespace] = {}
-
-    def add(field, label):
-        if field.errors:
-            errors[field.name] = [str(e) for e in field.errors]
-            fields[field.name] = SimpleNamespace(id=field.id, label=SimpleNamespace(text=label))
-
-    for field in form:
-        if isinstance(field, FieldList):
-            # Its own errors are messages; its rows' errors (dicts) are listed per field below.
-            own = [str(e) for e in field.errors if not isinstance(e, dict)]
-            if own:
-                errors[field.name] = own
-                fields[field.name] = SimpleNamespace(
-                    id=field.id, label=SimpleNamespace(text=str(field.label.text))
-                )
-            for number, entry in enumerate(field.entries, start=1):
-                existing = getattr(getattr(entry.form, "id", None), "data", None)
-                row = _l("Contact %(n)d", n=number) if existing else _l("New contact")
-                for sub in entry.form:
-                    add(sub, f"{row}: {sub.label.text}")
-        else:
-            add(field, str(field.label.text) if field.label else field.name)
-
-    class Summary(SimpleNamespace):
-        def __getitem__(self, name):
-            return fields[name]
-
-    return Summary(errors=errors)

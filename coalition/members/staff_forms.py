@@ -17,11 +17,9 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
-    URLField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
-    URL,
     AnyOf,
     DataRequired,
     Email,
@@ -34,6 +32,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices
 from coalition.fields import CountriesField
+from coalition.members.forms import website_field
 from coalition.members.models import FocusArea, MemberKind, MemberStatus, OrgType
 
 BLANK_CONTACT_ROWS = 2
@@ -56,6 +55,8 @@ def _country_options():
 
 class ContactForm(Form):
     """One contact person; blank rows are ignored."""
+
+    row_label = _l("Contact %(n)d")  # as the page and its error summary name a row
 
     id = HiddenField()
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)], filters=[_strip])
@@ -117,15 +118,9 @@ class MemberForm(FlaskForm):
             SelectChoice(code, label, render_kw={"lang": code}) for code, label in LANGUAGES.items()
         ],
     )
-    website = URLField(
-        _l("Website"),
-        validators=[
-            Optional(),
-            URL(require_tld=True, message=_l("Enter a web address starting with https://.")),
-            Length(max=300),
-        ],
-        filters=[_strip],
-    )
+    # The same check as the member's own profile form: a web address that a
+    # browser opens, international domain names included.
+    website = website_field()
     joined_on = DateField(_l("Joined on"), validators=[Optional()])
     steering_from = DateField(_l("Steering seat from"), validators=[Optional()])
     steering_until = DateField(_l("Steering seat until"), validators=[Optional()])
@@ -143,10 +138,6 @@ class MemberForm(FlaskForm):
         description=_l("Staff only. Never shown to the member or the public."),
     )
     contacts = FieldList(FormField(ContactForm), min_entries=1)
-
-    def validate_website(self, field):
-        if field.data and not field.data.lower().startswith(("http://", "https://")):
-            raise ValidationError(_l("Enter a web address starting with https://."))
 
     def validate_steering_until(self, field):
         if field.data and self.steering_from.data and field.data < self.steering_from.data:
