@@ -24,6 +24,7 @@ from coalition.countries import country_choices
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus
 from coalition.grants.money import AmountField
+from coalition.text import SingleLine
 
 BUDGET_ROWS = 8
 
@@ -41,9 +42,11 @@ def _countries():
 def _text(label, field, rows=None, description=None):
     kwargs = {"render_kw": {"rows": rows}} if rows else {}
     cls = TextAreaField if rows else StringField
+    # A one-line field (a name, a title) is one line; paragraphs go in text areas.
+    single = [] if rows else [SingleLine()]
     return cls(
         label,
-        validators=[Optional(), Length(max=TEXT_LIMITS[field])],
+        validators=[Optional(), Length(max=TEXT_LIMITS[field]), *single],
         filters=[_strip],
         description=description,
         **kwargs,
@@ -52,7 +55,7 @@ def _text(label, field, rows=None, description=None):
 
 class BudgetLineForm(Form):
     category = StringField(
-        _l("Category"), validators=[Optional(), Length(max=100)], filters=[_strip]
+        _l("Category"), validators=[Optional(), Length(max=100), SingleLine()], filters=[_strip]
     )
     description = StringField(
         _l("Description"), validators=[Optional(), Length(max=500)], filters=[_strip]

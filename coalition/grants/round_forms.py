@@ -29,6 +29,7 @@ from coalition.countries import country_choices, lookup_country
 from coalition.grants.models import AttachmentKind
 from coalition.grants.money import AmountField, AmountRequired, is_currency
 from coalition.i18n import is_timezone, timezone_choices
+from coalition.text import SingleLine
 
 BLANK_CRITERION_ROWS = 3
 MAX_CRITERIA = 30
@@ -69,12 +70,12 @@ class FundForm(FlaskForm):
     version = HiddenField()
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(_l("Enter the fund's name.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter the fund's name.")), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     partner = StringField(
         _l("Partner organisation"),
-        validators=[Optional(), Length(max=200)],
+        validators=[Optional(), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     currency = StringField(
@@ -131,7 +132,9 @@ class FundForm(FlaskForm):
 class CriterionForm(Form):
     """One row of the rubric; a blank row is ignored."""
 
-    name = StringField(_l("Criterion"), validators=[Length(max=200)], filters=[_strip])
+    name = StringField(
+        _l("Criterion"), validators=[Length(max=200), SingleLine()], filters=[_strip]
+    )
     guidance = TextAreaField(
         _l("Guidance for reviewers"),
         validators=[Length(max=2000)],
@@ -180,7 +183,7 @@ class RoundForm(FlaskForm):
     fund = SelectField(_l("Fund"), coerce=int, validate_choice=True)
     title = StringField(
         _l("Title"),
-        validators=[DataRequired(_l("Enter the round's title.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter the round's title.")), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     description = TextAreaField(

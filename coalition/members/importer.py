@@ -54,6 +54,7 @@ from coalition.members.models import (
     OrgType,
     web_domain,
 )
+from coalition.text import one_line
 
 JOB_KIND = "members.import"
 # The largest file an import accepts (web and command line alike).
@@ -816,7 +817,8 @@ def parse_row(first: int, last: int, cells: list[str], table: Table) -> Row:
                 row.error("", "open_quote", last=last)
                 break
 
-    row.name = get("name")
+    # A name is one line (coalition.text): a spreadsheet cell's line breaks become spaces.
+    row.name = one_line(get("name"))
     if not row.name:
         row.error("name", "missing")
     elif len(row.name) > LIMITS["name"]:
@@ -833,7 +835,7 @@ def parse_row(first: int, last: int, cells: list[str], table: Table) -> Row:
             row.values["kind"] = kind
 
     for name in ("acronym", "website", "notes"):
-        value = get(name)
+        value = one_line(get(name)) if name == "acronym" else get(name)
         if not value:
             continue
         if name in LIMITS and len(value) > LIMITS[name]:
@@ -893,9 +895,9 @@ def parse_row(first: int, last: int, cells: list[str], table: Table) -> Row:
         row.languages = languages or None
 
     contact_name, contact_email, contact_role = (
-        get("contact_name"),
+        one_line(get("contact_name")),
         get("contact_email"),
-        get("contact_role"),
+        one_line(get("contact_role")),
     )
     email = None
     if contact_email:
