@@ -113,6 +113,7 @@ def enqueue(
 
 def _load_handlers() -> None:
     """Import the modules that register handlers."""
+    import coalition.accounts.operations
     import coalition.members.importer  # noqa: F401
 
 
