@@ -1,5 +1,7 @@
 """Background jobs: long work (big imports, big PDFs) runs in the scheduler
-process, never in a web request, and shows its progress.
+process, never in a web request, and shows its progress. Account requests
+whose time must not depend on the address typed (sign-up, password reset,
+a new confirmation link) are finished here too (``accounts.operations``).
 
 A view calls ``enqueue(kind, ...)``; the scheduler's ``run_pending`` claims
 queued jobs one at a time and calls the handler registered for the kind.

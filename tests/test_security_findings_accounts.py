@@ -513,15 +513,22 @@ def test_s6_expired_enrolments_are_deleted_and_replaced(app, client, make_user):
             client = person_client
     first = db.session.scalar(sa.select(TwoFactorEnrolment.secret).filter_by(user_id=user.id))
     with time_machine.travel(utcnow() + timedelta(hours=1)):
-        # An expired enrolment is over: the page offers a new one.
-        assert 'class="secret"' not in client.get("/account/two-factor/setup").get_data(
-            as_text=True
+        # An expired enrolment is over: its code is refused, the page offers a new one.
+        response = post(
+            client,
+            "/account/two-factor/setup",
+            {"code": pyotp.TOTP(first).now()},
+            token_from="/account/two-factor/setup",
         )
+        late = response.get_data(as_text=True)
+        assert "That took too long" in late and 'class="secret"' not in late
         page = start_enrolment(client)
     db.session.expire_all()
     rows = db.session.scalars(sa.select(TwoFactorEnrolment)).all()
     assert [r.user_id for r in rows] == [user.id]  # the idle one's expired row is gone
     assert rows[0].secret != first and rows[0].secret in page
+    db.session.refresh(user)
+    assert not user.two_factor_enabled
 
 
 @pytest.mark.parametrize("key", ["a" * 40, "ab" * 24, "0123456789" * 4, "x" * 30 + "yz12"])
