@@ -130,6 +130,22 @@ def test_s4_account_jobs_forget_what_the_form_sent(client, make_user):
     assert db.session.scalar(sa.select(sa.func.count(Job.id))) == 1
 
 
+def test_s4_a_sign_up_racing_another_for_one_address_makes_one_account(app, make_user, monkeypatch):
+    """Two jobs for one new address at once: the second finds the address taken on insert."""
+    make_user(email="race@example.org")
+    monkeypatch.setattr(account_ops, "find_by_email", lambda email: None)  # both saw it free
+    made = account_ops.sign_up(
+        name="Second",
+        email="race@example.org",
+        password_hash=hash_password("stand-in"),
+        language="en",
+        timezone="UTC",
+        ip=None,
+    )
+    assert made is None
+    assert users() == 1 and outbox() == []  # and the session still works after it
+
+
 # -- 2. Timing oracles (S4) ------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
+from sqlalchemy.exc import IntegrityError
 
 from coalition import audit, jobs
 from coalition.accounts import throttle, tokens, twofactor
@@ -135,8 +136,13 @@ def sign_up(
         timezone=timezone,
     )
     user.set_roles([Role.APPLICANT])
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError:
+        # The same address signed up twice at once: the first one made the
+        # account. (Not raised: its message would carry the password hash.)
+        return None
     audit.record("user.sign_up", user, actor=user, ip_address=ip)
     _send_confirmation(user)
     return user
