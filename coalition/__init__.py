@@ -148,10 +148,12 @@ def _register_blueprints(app: Flask) -> None:
 def _register_jobs() -> None:
     """Each area's background jobs, with the one job runner (which imports no area)."""
     from coalition import jobs
+    from coalition.accounts.operations import job_handlers as account_jobs
     from coalition.members import job_handlers as member_jobs
 
-    for kind, fn in member_jobs().items():
-        jobs.register(kind, fn)
+    for handlers in (account_jobs(), member_jobs()):
+        for kind, fn in handlers.items():
+            jobs.register(kind, fn)
 
 
 def _init_templates(app: Flask) -> None:

@@ -48,7 +48,7 @@ def create_user_command(email, name, roles, language):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    problem = password_problem(password)
+    problem = password_problem(password, user_inputs=[name, email])
     if problem:
         raise click.ClickException(problem)
     try:

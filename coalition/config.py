@@ -176,6 +176,22 @@ def normalise_db_url(url: str) -> str:
 WEAK_SECRET_KEYS = frozenset({"", "dev", "changeme", "secret", "development", "test"})
 
 
+# zxcvbn's estimate of the guesses a key takes, as a power of ten: 10^24 is
+# about 80 bits. A random key of 32 hex digits or more is far above it.
+MIN_SECRET_KEY_GUESSES_LOG10 = 24
+MIN_SECRET_KEY_DISTINCT = 10
+
+
+def secret_key_is_varied(key: str) -> bool:
+    """False for a key of long runs, repeats or sequences ("a" * 40, "0123456789" * 4)."""
+    from zxcvbn import zxcvbn
+
+    if len(set(key)) < MIN_SECRET_KEY_DISTINCT:
+        return False
+    sample = key[:64]  # zxcvbn's time grows with the square of the length
+    return zxcvbn(sample, max_length=64)["guesses_log10"] >= MIN_SECRET_KEY_GUESSES_LOG10
+
+
 def check_production(config: dict) -> None:
     """Refuse to start in production with an unsafe configuration (S19)."""
     if not config.get("PRODUCTION"):
@@ -184,6 +200,11 @@ def check_production(config: dict) -> None:
     key = config.get("SECRET_KEY") or ""
     if key.lower() in WEAK_SECRET_KEYS or len(key) < 32:
         problems.append("SECRET_KEY is missing, a default, or shorter than 32 characters")
+    elif not secret_key_is_varied(key):
+        problems.append(
+            "SECRET_KEY has too little variety (repeated characters, a sequence or words); "
+            "make a random one"
+        )
     if not config.get("BASE_URL"):
         problems.append("BASE_URL is not set; links in emails need the public address")
     if config.get("DEBUG"):

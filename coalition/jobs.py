@@ -1,5 +1,7 @@
 """Background jobs: long work (big imports, big PDFs) runs in the scheduler
-process, never in a web request, and shows its progress.
+process, never in a web request, and shows its progress. Account requests
+whose time must not depend on the address typed (sign-up, password reset,
+a new confirmation link) are finished here too (``accounts.operations``).
 
 Each area registers the handlers of its kinds when the app starts
 (``register(kind, handler)``, called from ``create_app``): this module never

@@ -1,6 +1,13 @@
 """Every model of the application, imported in one place for Alembic."""
 
-from coalition.accounts.models import RecoveryCode, Role, User, UserRole, UserToken
+from coalition.accounts.models import (
+    RecoveryCode,
+    Role,
+    TwoFactorEnrolment,
+    User,
+    UserRole,
+    UserToken,
+)
 from coalition.audit.models import AuditEntry
 from coalition.grants.models import (
     Application,
@@ -47,6 +54,7 @@ __all__ = [
     "ReviewScore",
     "Role",
     "Round",
+    "TwoFactorEnrolment",
     "User",
     "UserRole",
     "UserToken",

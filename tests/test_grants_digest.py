@@ -158,8 +158,8 @@ def test_one_digest_per_active_convenor_with_each_round_counted(
     assert english.language == "en"
     assert english.subject == "3 new grant applications"
     assert "3 applications were submitted since the last notice" in english.body_text
-    assert "Elections 2027: 2 new applications" in english.body_text
-    assert "Media freedom 2028: 1 new application\n" in english.body_text
+    assert "Round “Elections 2027”: 2 new applications" in english.body_text
+    assert "Round “Media freedom 2028”: 1 new application\n" in english.body_text
     assert round_link(first) in english.body_text
     assert round_link(second) in english.body_text
     assert f'href="{round_link(first)}"' in english.body_html
@@ -190,7 +190,7 @@ def test_round_titles_are_escaped_in_the_html(make_round, submitted, staff):
     digest()
     [message] = outbox(TEMPLATE, staff["en"].email)
     assert "Votes &lt;b&gt;&amp;&lt;/b&gt; voices" in message.body_html
-    assert "Votes <b>&</b> voices: 1 new application" in message.body_text
+    assert "Round “Votes <b>&</b> voices”: 1 new application" in message.body_text
 
 
 def test_running_again_sends_nothing_new(make_round, submitted, staff):
@@ -213,7 +213,7 @@ def test_a_later_submission_goes_into_the_next_digest_only(make_round, submitted
     assert messages[0].key != messages[1].key
     assert "Elections 2027" in messages[0].body_text
     assert "Media freedom 2028" not in messages[0].body_text
-    assert "Media freedom 2028: 1 new application" in messages[1].body_text
+    assert "Round “Media freedom 2028”: 1 new application" in messages[1].body_text
     assert "Elections 2027" not in messages[1].body_text
     db.session.refresh(earlier)
     db.session.refresh(later)

@@ -232,7 +232,10 @@ def test_contact_edits_profile_and_contacts_audited_and_staff_told(client, peopl
     by_address = {m.recipient: m for m in messages}
     assert by_address["staff2@coalition.example"].language == "fr"
     text = by_address["staff@coalition.example"].body_text
-    assert "Wanjiku Kamau changed the profile of Centre for Digital Rights Kenya" in text
+    assert (
+        "The profile of “Centre for Digital Rights Kenya” was changed by its contact Wanjiku Kamau."
+        in text
+    )
     assert f"http://localhost/members/{member.id}" in text
 
 

@@ -361,7 +361,7 @@ def test_s11_sensitive_actions_ask_for_the_password_when_sign_in_is_old(
 
 GOOD = {
     "PRODUCTION": True,
-    "SECRET_KEY": "k" * 48,
+    "SECRET_KEY": "q4R-z8vLw2_Nc7xTb1mKp9sHd3fJg6yE0aUo5iVnWrXe",
     "DEBUG": False,
     "WTF_CSRF_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",

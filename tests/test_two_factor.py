@@ -24,8 +24,17 @@ def code_for(secret: str, at: float | None = None) -> str:
     return pyotp.TOTP(secret).at(at if at is not None else time.time())
 
 
+def start_enrolment(client) -> str:
+    """Press "Show the code to scan"; the page that follows (a GET) shows it."""
+    response = post(
+        client, "/account/two-factor/setup", {"start": "1"}, token_from="/account/two-factor/setup"
+    )
+    assert response.status_code == 302
+    return client.get("/account/two-factor/setup").get_data(as_text=True)
+
+
 def enrol(client) -> tuple[str, list[str]]:
-    page = client.get("/account/two-factor/setup").get_data(as_text=True)
+    page = start_enrolment(client)
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)
     assert "<svg" in page  # the QR code is drawn here, as SVG
     response = post(
@@ -71,7 +80,7 @@ def test_applicant_is_not_forced(client, make_user):
 def test_wrong_code_at_enrolment_keeps_it_off(client, make_user):
     user = make_user(Role.CONVENOR)
     sign_in(client, user.email)
-    client.get("/account/two-factor/setup")
+    start_enrolment(client)
     response = post(
         client,
         "/account/two-factor/setup",

@@ -21,6 +21,7 @@ from coalition.accounts.models import Role
 from coalition.accounts.passwords import MAX_LENGTH, password_problem
 from coalition.config import LANGUAGES
 from coalition.i18n import is_timezone
+from coalition.text import SingleLine
 
 
 class ValidEmail:
@@ -37,8 +38,17 @@ class ValidEmail:
 
 
 class StrongPassword:
+    """The password policy (S1), told the person's own name and address.
+
+    They come from the form's ``name`` and ``email`` fields when it has them,
+    and from ``form.password_context`` (set by the view: the account a reset
+    or invitation link belongs to, or the signed-in person).
+    """
+
     def __call__(self, form, field):
-        problem = password_problem(field.data or "")
+        inputs = [getattr(getattr(form, name, None), "data", None) for name in ("name", "email")]
+        inputs.extend(getattr(form, "password_context", ()))
+        problem = password_problem(field.data or "", user_inputs=[i for i in inputs if i])
         if problem:
             raise ValidationError(problem)
 
@@ -89,7 +99,7 @@ def new_password_fields():
 class SignUpForm(FlaskForm):
     name = StringField(
         _l("Your name"),
-        validators=[DataRequired(_l("Enter your name.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter your name.")), Length(max=200), SingleLine()],
         filters=[_strip],
         render_kw={"autocomplete": "name"},
     )
@@ -173,7 +183,7 @@ class PasswordConfirmForm(FlaskForm):
 class ProfileForm(FlaskForm):
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(_l("Enter your name.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter your name.")), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     language = SelectField(_l("Language"), choices=language_choices())
@@ -197,7 +207,7 @@ def role_choices():
 class InviteForm(FlaskForm):
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(_l("Enter a name.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter a name.")), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     email = email_field()
@@ -215,3 +225,9 @@ class RolesForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A bare form: a button and its CSRF token."""
+
+
+class StartForm(FlaskForm):
+    """A button that starts something (a two-factor enrolment), told apart by its field."""
+
+    start = HiddenField()

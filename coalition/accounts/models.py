@@ -173,3 +173,20 @@ class RecoveryCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="recovery_codes")
+
+
+class TwoFactorEnrolment(db.Model):
+    """A TOTP secret shown to a person setting up two-factor sign-in, until they prove it.
+
+    Kept here, not in the session cookie (signed, not encrypted): the secret
+    never leaves the server except on the set-up page itself. One per person;
+    it expires, and expired rows are deleted whenever an enrolment starts.
+    """
+
+    __tablename__ = "two_factor_enrolments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -5,17 +5,20 @@ the email, and flushes but never commits (the request or command commits).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, has_request_context, request
+from sqlalchemy.exc import IntegrityError
 
-from coalition import audit
-from coalition.accounts import tokens, twofactor
+from coalition import audit, jobs
+from coalition.accounts import throttle, tokens, twofactor
 from coalition.accounts.models import Role, TokenPurpose, User, normalise_email
 from coalition.accounts.passwords import dummy_verify, hash_password, verify_password
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.mail import queue_email
+from coalition.text import one_line
 from coalition.urls import external_url
 
 log = logging.getLogger("coalition.accounts")
@@ -39,6 +42,18 @@ def email_taken(email: str, *, except_user: User | None = None) -> bool:
     return user is not None and user is not except_user
 
 
+def greeting_name(user: User, purpose: TokenPurpose | None = None) -> str | None:
+    """The name an email greets the person by, or None for a plain "Hello,".
+
+    An unconfirmed account's name was typed by whoever signed up with the
+    address, perhaps not its owner: an email to that address never repeats it.
+    An invitation's name was written by the convenor staff.
+    """
+    if user.email_confirmed or purpose == TokenPurpose.INVITE:
+        return user.name
+    return None
+
+
 def _email_link(
     user: User,
     purpose: TokenPurpose,
@@ -57,7 +72,7 @@ def _email_link(
         recipient=recipient or user.email,
         template=template,
         language=language or user.language,
-        name=user.name,
+        name=greeting_name(user, purpose),
         link=external_url(endpoint, token=token),
         **context,
     )
@@ -74,31 +89,86 @@ def _send_confirmation(user: User) -> None:
     )
 
 
-def sign_up(*, name: str, email: str, password: str, language: str, timezone: str) -> User:
-    """Create an applicant account awaiting email confirmation."""
-    from flask_babel import gettext as _
+def request_sign_up(*, name: str, email: str, password: str, language: str, timezone: str) -> None:
+    """Take a sign-up; the account is made (or its owner told) in the background.
 
-    if email_taken(email):
-        raise AccountError(_("An account with this email already exists."), "email")
+    The request does the same work whatever the address: it hashes the
+    password and queues a job, so neither its answer nor its time tells
+    whether an account exists (S4). ``_sign_up_job`` decides.
+    """
+    jobs.enqueue(
+        SIGN_UP_JOB,
+        created_by=None,
+        params={
+            "name": name.strip(),
+            "email": normalise_email(email),
+            "password_hash": hash_password(password),
+            "language": language,
+            "timezone": timezone,
+            "ip": _request_address(),
+        },
+    )
+
+
+def sign_up(
+    *, name: str, email: str, password_hash: str, language: str, timezone: str, ip: str | None
+) -> User | None:
+    """Create an applicant account awaiting email confirmation, and send the link.
+
+    When the address already has an account, nothing is created: its owner
+    gets an email saying so, with a link to choose a new password. Either
+    email counts against the address's limit (RATELIMIT_EMAIL_PER_ADDRESS);
+    past it, nothing is sent and nothing is made. Returns the new account.
+    """
+    existing = find_by_email(email)
+    if not throttle.email_allowed(email):
+        log.warning("sign-up email not sent: limit for the address reached")
+        return None
+    if existing is not None:
+        _tell_owner_of_sign_up(existing, ip)
+        return None
     user = User(
-        name=name.strip(),
+        name=one_line(name),
         email=normalise_email(email),
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         password_changed_at=utcnow(),
         language=language,
         timezone=timezone,
     )
     user.set_roles([Role.APPLICANT])
-    db.session.add(user)
-    db.session.flush()
-    audit.record("user.sign_up", user, actor=user)
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError:
+        # The same address signed up twice at once: the first one made the
+        # account. (Not raised: its message would carry the password hash.)
+        return None
+    audit.record("user.sign_up", user, actor=user, ip_address=ip)
     _send_confirmation(user)
     return user
+
+
+def _tell_owner_of_sign_up(user: User, ip: str | None) -> None:
+    """Someone signed up with a taken address: tell its owner, with a reset link."""
+    if user.active:
+        _email_link(
+            user,
+            TokenPurpose.RESET,
+            template="sign_up_attempt",
+            endpoint="accounts.reset_password",
+            minutes=current_app.config["RESET_TOKEN_MINUTES"],
+        )
+    audit.record("user.sign_up_attempt", user, actor=None, ip_address=ip)
 
 
 def resend_confirmation(user: User) -> None:
     if not user.email_confirmed:
         _send_confirmation(user)
+
+
+def request_confirmation(email: str) -> None:
+    """Take a request for a new confirmation link; answered in the background (S4)."""
+    jobs.enqueue(RESEND_JOB, created_by=None, params={"email": normalise_email(email)})
 
 
 def confirm_email(token: str) -> User:
@@ -159,10 +229,23 @@ def sign_out(user: User) -> None:
 
 
 def request_password_reset(email: str) -> None:
-    """Queue a reset link when the account exists. Says nothing either way (S4)."""
+    """Take a reset request; the link is sent in the background, when the account exists.
+
+    The request only queues a job, the same for every address, so that its
+    time says nothing either (S4). ``send_password_reset`` decides.
+    """
+    jobs.enqueue(
+        RESET_JOB,
+        created_by=None,
+        params={"email": normalise_email(email), "ip": _request_address()},
+    )
+
+
+def send_password_reset(email: str, ip: str | None = None) -> bool:
+    """Queue a reset link when an active account has this address. Returns whether it did."""
     user = find_by_email(email)
     if user is None or not user.active:
-        return
+        return False
     _email_link(
         user,
         TokenPurpose.RESET,
@@ -170,7 +253,66 @@ def request_password_reset(email: str) -> None:
         endpoint="accounts.reset_password",
         minutes=current_app.config["RESET_TOKEN_MINUTES"],
     )
-    audit.record("user.reset_requested", user, actor=None)
+    audit.record("user.reset_requested", user, actor=None, ip_address=ip)
+    return True
+
+
+# -- The background half of the requests above ----------------------------------------
+
+SIGN_UP_JOB = "accounts.sign_up"
+RESET_JOB = "accounts.password_reset"
+RESEND_JOB = "accounts.resend_confirmation"
+ACCOUNT_JOBS = (SIGN_UP_JOB, RESET_JOB, RESEND_JOB)
+# Finished account jobs are deleted after this: they only ever held what a form sent.
+ACCOUNT_JOBS_KEPT = timedelta(days=1)
+
+
+def _request_address() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def _take_params(job: jobs.Job) -> dict:
+    """The job's parameters, removed from the row: a typed address or a password
+    hash is kept no longer than it takes to act on it."""
+    params = dict(job.params or {})
+    job.params = {}
+    db.session.execute(
+        sa.delete(jobs.Job).where(
+            jobs.Job.kind.in_(ACCOUNT_JOBS),
+            jobs.Job.finished_at.is_not(None),
+            jobs.Job.finished_at < utcnow() - ACCOUNT_JOBS_KEPT,
+        )
+    )
+    return params
+
+
+def _sign_up_job(job: jobs.Job) -> None:
+    params = _take_params(job)
+    sign_up(
+        name=params["name"],
+        email=params["email"],
+        password_hash=params["password_hash"],
+        language=params["language"],
+        timezone=params["timezone"],
+        ip=params.get("ip"),
+    )
+
+
+def _reset_job(job: jobs.Job) -> None:
+    params = _take_params(job)
+    send_password_reset(params["email"], params.get("ip"))
+
+
+def _resend_job(job: jobs.Job) -> None:
+    params = _take_params(job)
+    user = find_by_email(params["email"])
+    if user is not None and user.active:
+        resend_confirmation(user)
+
+
+def job_handlers() -> dict:
+    """The account jobs: kind -> handler, for ``coalition.jobs.register``."""
+    return {SIGN_UP_JOB: _sign_up_job, RESET_JOB: _reset_job, RESEND_JOB: _resend_job}
 
 
 def _set_password(user: User, password: str) -> None:
@@ -193,7 +335,7 @@ def reset_password(token: str, password: str) -> User:
         recipient=user.email,
         template="password_changed",
         language=user.language,
-        name=user.name,
+        name=greeting_name(user),
     )
     return user
 
@@ -211,7 +353,7 @@ def change_password(user: User, current: str, new: str) -> None:
         recipient=user.email,
         template="password_changed",
         language=user.language,
-        name=user.name,
+        name=greeting_name(user),
     )
 
 
@@ -241,7 +383,7 @@ def request_email_change(user: User, new_email: str, password: str) -> None:
         recipient=user.email,
         template="email_change_notice",
         language=user.language,
-        name=user.name,
+        name=greeting_name(user),
     )
     audit.record("user.email_change_requested", user, details={"new_email": new_email})
 
@@ -370,6 +512,7 @@ def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
         )
     user.totp_secret = secret
     user.totp_enabled_at = utcnow()
+    twofactor.end_enrolment(user)
     codes = twofactor.new_recovery_codes(user)
     audit.record("user.two_factor_enabled", user)
     return codes
@@ -388,6 +531,7 @@ def disable_two_factor(user: User, password: str) -> None:
 
 
 def _clear_two_factor(user: User) -> None:
+    twofactor.end_enrolment(user)
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None
@@ -404,7 +548,7 @@ def reset_two_factor(actor: User, user: User) -> None:
         recipient=user.email,
         template="two_factor_reset",
         language=user.language,
-        name=user.name,
+        name=greeting_name(user),
     )
 
 

@@ -7,20 +7,75 @@ import hmac
 import io
 import secrets
 import time
+from datetime import timedelta
 
 import pyotp
 import segno
+import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
-from coalition.accounts.models import RecoveryCode, User
+from coalition.accounts.models import RecoveryCode, TwoFactorEnrolment, User
 from coalition.db import utcnow
+from coalition.extensions import db
 
 RECOVERY_CODE_COUNT = 10
 ISSUER = "Coalition"
+# Time to install an authenticator app, scan the code and type one back.
+ENROLMENT_LIFETIME = timedelta(minutes=30)
 
 
 def new_secret() -> str:
     return pyotp.random_base32()
+
+
+def enrolment_secret(user: User) -> str:
+    """Start (or carry on) ``user``'s enrolment: the secret, kept server-side until proved.
+
+    The same secret until it expires (so starting twice shows the same QR
+    code), then a new one. Expired enrolments of everyone are deleted here.
+    """
+    now = utcnow()
+    db.session.execute(
+        sa.delete(TwoFactorEnrolment)
+        .where(TwoFactorEnrolment.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.scalar(
+        sa.select(TwoFactorEnrolment).where(TwoFactorEnrolment.user_id == user.id)
+    )
+    if row is not None:
+        return row.secret
+    row = TwoFactorEnrolment(
+        user_id=user.id, secret=new_secret(), created_at=now, expires_at=now + ENROLMENT_LIFETIME
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        # Another request (a second tab) started the enrolment first: use its secret.
+        return db.session.scalar(
+            sa.select(TwoFactorEnrolment.secret).where(TwoFactorEnrolment.user_id == user.id)
+        )
+    return row.secret
+
+
+def pending_secret(user: User) -> str | None:
+    """The secret of ``user``'s enrolment under way, or None (none started, or expired)."""
+    return db.session.scalar(
+        sa.select(TwoFactorEnrolment.secret).where(
+            TwoFactorEnrolment.user_id == user.id, TwoFactorEnrolment.expires_at > utcnow()
+        )
+    )
+
+
+def end_enrolment(user: User) -> None:
+    """The enrolment is over (done, or two factors turned off): forget its secret."""
+    db.session.execute(
+        sa.delete(TwoFactorEnrolment)
+        .where(TwoFactorEnrolment.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def provisioning_uri(user: User, secret: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -32,6 +33,7 @@ from coalition.accounts.forms import (
     RecoveryCodeForm,
     SignInForm,
     SignUpForm,
+    StartForm,
 )
 from coalition.accounts.models import TokenPurpose, normalise_email
 from coalition.accounts.passwords import verify_password
@@ -62,8 +64,11 @@ def _email_limit() -> str:
 
 
 def _posted_email() -> str:
-    """The address a form asks us to write to: its own counter, so nobody is mail-bombed."""
-    return "email:" + normalise_email(request.form.get("email", ""))[:254]
+    """The address a form asks us to write to: its own counter, so nobody is mail-bombed.
+
+    Named by its keyed hash: Flask-Limiter logs the key of a limit reached.
+    """
+    return "email:" + throttle.address_key(request.form.get("email", ""))
 
 
 def _bad_token_page(kind: str):
@@ -90,19 +95,16 @@ def sign_up():
             or "en"
         )
     if form.validate_on_submit():
-        try:
-            user = ops.sign_up(
-                name=form.name.data,
-                email=form.email.data,
-                password=form.password.data,
-                language=form.language.data,
-                timezone=form.timezone.data if is_timezone(form.timezone.data or "") else "UTC",
-            )
-        except ops.AccountError as exc:
-            getattr(form, exc.field or "email").errors.append(exc.message)
-        else:
-            session["signed_up_email"] = user.email
-            return redirect(url_for("accounts.check_email"))
+        # The same answer, in the same time, whether the address has an account (S4).
+        ops.request_sign_up(
+            name=form.name.data,
+            email=form.email.data,
+            password=form.password.data,
+            language=form.language.data,
+            timezone=form.timezone.data if is_timezone(form.timezone.data or "") else "UTC",
+        )
+        session["signed_up_email"] = normalise_email(form.email.data)
+        return redirect(url_for("accounts.check_email"))
     return render_template("accounts/sign_up.html", form=form)
 
 
@@ -137,9 +139,7 @@ def confirm_email(token):
 def resend_confirmation():
     form = EmailOnlyForm()
     if form.validate_on_submit():
-        user = ops.find_by_email(form.email.data)
-        if user is not None and user.active:
-            ops.resend_confirmation(user)
+        ops.request_confirmation(form.email.data)
         flash(
             _("If an unconfirmed account uses that address, a new link is on its way."),
             "success",
@@ -282,10 +282,11 @@ def forgot_password():
 @limiter.limit(_forms_limit, methods=["POST"])
 def reset_password(token):
     try:
-        tokens.peek(token, TokenPurpose.RESET)
+        row = tokens.peek(token, TokenPurpose.RESET)
     except TokenError:
         return _bad_token_page("reset")
     form = NewPasswordForm()
+    form.password_context = [row.user.name, row.user.email]
     if form.validate_on_submit():
         try:
             ops.reset_password(token, form.password.data)
@@ -304,6 +305,7 @@ def accept_invitation(token):
     except TokenError:
         return _bad_token_page("invite")
     form = NewPasswordForm()
+    form.password_context = [row.user.name, row.user.email]
     if form.validate_on_submit():
         try:
             ops.accept_invitation(token, form.password.data)
@@ -336,6 +338,7 @@ def settings():
 @login_required
 def change_password():
     form = ChangePasswordForm()
+    form.password_context = [current_user.name, current_user.email]
     if form.validate_on_submit():
         user = current_user._get_current_object()
         try:
@@ -397,8 +400,6 @@ def confirm_new_email(token):
 
 # -- Two-factor settings ------------------------------------------------------
 
-SETUP_SECRET_KEY = "totp_setup_secret"  # noqa: S105 - a session key name, not a secret
-
 
 @bp.route("/account/two-factor")
 @login_required
@@ -416,13 +417,30 @@ def two_factor():
 @bp.route("/account/two-factor/setup", methods=["GET", "POST"])
 @login_required
 def two_factor_setup():
+    """Two steps: a POST starts the enrolment (a secret kept server-side, never in
+    the session cookie, which is signed but readable by its holder), the page
+    then shows it; a POST with the app's code turns two factors on."""
     user = current_user._get_current_object()
     if user.two_factor_enabled:
         return redirect(url_for("accounts.two_factor"))
-    secret = session.get(SETUP_SECRET_KEY)
-    if not secret:
-        secret = session[SETUP_SECRET_KEY] = twofactor.new_secret()
+    start_form = StartForm()
+    if start_form.start.data and start_form.validate_on_submit():
+        twofactor.enrolment_secret(user)
+        return redirect(url_for("accounts.two_factor_setup"))
+    # Reading the page changes nothing (a GET never does): no enrolment, no secret yet.
+    secret = twofactor.pending_secret(user)
     form = CodeForm()
+    if secret is None:
+        if request.method == "POST" and not start_form.start.data:
+            flash(_("That took too long: here is a new code to scan."), "info")
+        return render_template(
+            "accounts/two_factor_setup.html",
+            form=form,
+            start_form=start_form,
+            secret=None,
+            minutes=twofactor.ENROLMENT_LIFETIME // timedelta(minutes=1),
+            forced=user.requires_two_factor,
+        )
     if form.validate_on_submit():
         throttle.check("code", user.email)
         try:
@@ -431,13 +449,13 @@ def two_factor_setup():
             throttle.fail("code", user.email)
             form.code.errors.append(exc.message)
         else:
-            session.pop(SETUP_SECRET_KEY, None)
             mark_fresh()
             return render_template("accounts/recovery_codes.html", codes=codes)
     uri = twofactor.provisioning_uri(user, secret)
     return render_template(
         "accounts/two_factor_setup.html",
         form=form,
+        start_form=start_form,
         secret=secret,
         qr=twofactor.qr_svg(uri, _("QR code for your authenticator app")),
         forced=user.requires_two_factor,

@@ -59,10 +59,12 @@ def record(
     actor: Any = None,
     object_type: str | None = None,
     object_id: Any = None,
+    ip_address: str | None = None,
 ) -> AuditEntry:
     """Add one audit row to the current transaction (the caller commits).
 
-    The actor defaults to the signed-in user, the address to the request's.
+    The actor defaults to the signed-in user, the address to the request's
+    (a background job passes the address of the request that queued it).
     """
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user._get_current_object()
@@ -77,7 +79,7 @@ def record(
         object_id=None if object_id is None else str(object_id),
         changes=_jsonable(changes) if changes else None,
         details=_jsonable(details) if details else None,
-        ip_address=request.remote_addr if has_request_context() else None,
+        ip_address=ip_address or (request.remote_addr if has_request_context() else None),
     )
     db.session.add(entry)
     return entry

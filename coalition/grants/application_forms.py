@@ -24,6 +24,7 @@ from coalition.fields import CountriesField
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus
 from coalition.grants.money import AmountField
+from coalition.text import SingleLine
 
 BUDGET_ROWS = 8
 
@@ -51,9 +52,11 @@ def fund_countries(fund) -> list[SelectChoice]:
 def _text(label, field, rows=None, description=None):
     kwargs = {"render_kw": {"rows": rows}} if rows else {}
     cls = TextAreaField if rows else StringField
+    # A one-line field (a name, a title) is one line; paragraphs go in text areas.
+    single = [] if rows else [SingleLine()]
     return cls(
         label,
-        validators=[Optional(), Length(max=TEXT_LIMITS[field])],
+        validators=[Optional(), Length(max=TEXT_LIMITS[field]), *single],
         filters=[_strip],
         description=description,
         **kwargs,
@@ -63,7 +66,7 @@ def _text(label, field, rows=None, description=None):
 class BudgetLineForm(Form):
     row_label = _l("Budget line %(n)d")  # as the error summary names a row
     category = StringField(
-        _l("Category"), validators=[Optional(), Length(max=100)], filters=[_strip]
+        _l("Category"), validators=[Optional(), Length(max=100), SingleLine()], filters=[_strip]
     )
     description = StringField(
         _l("Description"), validators=[Optional(), Length(max=500)], filters=[_strip]

@@ -30,6 +30,7 @@ from coalition.fields import CountriesField
 from coalition.grants.models import AttachmentKind
 from coalition.grants.money import AmountField, AmountRequired, is_currency
 from coalition.i18n import is_timezone, timezone_choices
+from coalition.text import SingleLine
 
 BLANK_CRITERION_ROWS = 3
 MAX_CRITERIA = 30
@@ -70,12 +71,12 @@ class FundForm(FlaskForm):
     version = HiddenField()
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(_l("Enter the fund's name.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter the fund's name.")), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     partner = StringField(
         _l("Partner organisation"),
-        validators=[Optional(), Length(max=200)],
+        validators=[Optional(), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     currency = StringField(
@@ -133,7 +134,9 @@ class CriterionForm(Form):
 
     row_label = _l("Criterion %(n)d")  # as the page and its error summary name a row
 
-    name = StringField(_l("Criterion"), validators=[Length(max=200)], filters=[_strip])
+    name = StringField(
+        _l("Criterion"), validators=[Length(max=200), SingleLine()], filters=[_strip]
+    )
     guidance = TextAreaField(
         _l("Guidance for reviewers"),
         validators=[Length(max=2000)],
@@ -182,7 +185,7 @@ class RoundForm(FlaskForm):
     fund = SelectField(_l("Fund"), coerce=int, validate_choice=True)
     title = StringField(
         _l("Title"),
-        validators=[DataRequired(_l("Enter the round's title.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter the round's title.")), Length(max=200), SingleLine()],
         filters=[_strip],
     )
     description = TextAreaField(

@@ -25,6 +25,7 @@ from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.i18n import forget_cached_labels
 from coalition.mail.models import OutboxMessage, OutboxStatus
+from coalition.text import one_line
 
 log = logging.getLogger("coalition.mail")
 
@@ -32,8 +33,28 @@ log = logging.getLogger("coalition.mail")
 BACKOFF_MINUTES = (1, 5, 15, 60, 180, 360, 720)
 
 
+def _flattened(value):
+    """Every string in an email's context on one line (lists and dicts included).
+
+    Forms refuse line breaks in names (``coalition.text.SingleLine``); this
+    holds for older rows too, so that no value can start a line of its own in
+    the plain text, where it would read like the coalition's own words.
+    """
+    if isinstance(value, str):
+        return one_line(value)
+    if isinstance(value, list | tuple):
+        return [_flattened(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _flattened(v) for k, v in value.items()}
+    return value
+
+
 def render_email(template: str, language: str, **context) -> tuple[str, str, str]:
-    """(subject, text, html) of ``templates/emails/<template>.html`` in ``language``."""
+    """(subject, text, html) of ``templates/emails/<template>.html`` in ``language``.
+
+    Values are flattened to one line each (see ``_flattened``).
+    """
+    context = {k: _flattened(v) for k, v in context.items()}
     env = current_app.jinja_env
     tmpl = env.get_template(f"emails/{template}.html")
     with force_locale(language):

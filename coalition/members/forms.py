@@ -31,6 +31,7 @@ from coalition.config import LANGUAGES
 from coalition.countries import country_choices, lookup_country
 from coalition.fields import CountriesField
 from coalition.members.models import FocusArea, Member, MemberKind, OrgType
+from coalition.text import SingleLine
 
 # The consent a joining member gives, shown beside its checkbox and stored
 # word for word (in the language it was shown in) with the time it was given.
@@ -149,7 +150,7 @@ def kind_field():
 def name_field(label=None):
     return StringField(
         label or _l("Name of the organisation or expert"),
-        validators=[DataRequired(_l("Enter the name.")), Length(max=300)],
+        validators=[DataRequired(_l("Enter the name.")), Length(max=300), SingleLine()],
         filters=[_strip],
         render_kw={"autocomplete": "organization", "maxlength": 300},
     )
@@ -158,7 +159,7 @@ def name_field(label=None):
 def acronym_field():
     return StringField(
         _l("Acronym"),
-        validators=[Optional(), Length(max=40)],
+        validators=[Optional(), Length(max=40), SingleLine()],
         filters=[_strip],
         render_kw={"maxlength": 40},
     )
@@ -257,14 +258,14 @@ class JoinForm(FlaskForm):
     website = website_field()
     contact_name = StringField(
         _l("Your name"),
-        validators=[DataRequired(_l("Enter your name.")), Length(max=200)],
+        validators=[DataRequired(_l("Enter your name.")), Length(max=200), SingleLine()],
         filters=[_strip],
         render_kw={"autocomplete": "name"},
     )
     contact_email = contact_email_field(_l("Your email address"))
     contact_role = StringField(
         _l("Your role"),
-        validators=[Optional(), Length(max=120)],
+        validators=[Optional(), Length(max=120), SingleLine()],
         filters=[_strip],
         description=_l("For example: director, researcher. Optional."),
         render_kw={"autocomplete": "organization-title"},
@@ -334,9 +335,9 @@ class ContactForm(Form):
     new_row_label = _l("New contact")
 
     id = HiddenField(filters=[_contact_id])
-    name = StringField(_l("Name"), validators=[Length(max=200)], filters=[_strip])
+    name = StringField(_l("Name"), validators=[Length(max=200), SingleLine()], filters=[_strip])
     email = contact_email_field(required=False)
-    role = StringField(_l("Role"), validators=[Length(max=120)], filters=[_strip])
+    role = StringField(_l("Role"), validators=[Length(max=120), SingleLine()], filters=[_strip])
     is_primary = BooleanField(_l("Primary contact"))
     remove = BooleanField(_l("Remove this contact"))
 

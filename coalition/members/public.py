@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from coalition.accounts import throttle
 from coalition.countries import Region, country_name
 from coalition.extensions import db, limiter
 from coalition.i18n import current_language
@@ -132,13 +133,17 @@ def join():
             action="member.applied",
         )
         contact = member.primary_contact
-        queue_email(
-            key=f"member_applied:{member.id}",
-            recipient=contact.email,
-            template="membership_application_received",
-            language=_email_language(values["languages"]),
-            name=contact.name,
-        )
+        # Anyone may type any address here: the receipt counts against the
+        # address's limit (RATELIMIT_EMAIL_PER_ADDRESS), and names nobody.
+        if throttle.email_allowed(contact.email):
+            queue_email(
+                key=f"member_applied:{member.id}",
+                recipient=contact.email,
+                template="membership_application_received",
+                language=_email_language(values["languages"]),
+            )
+        else:
+            event(log, "joining receipt not sent: limit for the address", level=logging.WARNING)
         event(log, "joining application received", member_id=member.id)
         return redirect(url_for("public.join_thanks"))
     return render_template("members/join.html", form=form), 200

@@ -34,6 +34,7 @@ from coalition.countries import country_choices
 from coalition.fields import CountriesField
 from coalition.members.forms import website_field
 from coalition.members.models import FocusArea, MemberKind, MemberStatus, OrgType
+from coalition.text import SingleLine
 
 BLANK_CONTACT_ROWS = 2
 
@@ -59,7 +60,9 @@ class ContactForm(Form):
     row_label = _l("Contact %(n)d")  # as the page and its error summary name a row
 
     id = HiddenField()
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)], filters=[_strip])
+    name = StringField(
+        _l("Name"), validators=[Optional(), Length(max=200), SingleLine()], filters=[_strip]
+    )
     email = EmailField(
         _l("Email"),
         validators=[
@@ -69,7 +72,9 @@ class ContactForm(Form):
         ],
         filters=[_strip],
     )
-    role = StringField(_l("Role"), validators=[Optional(), Length(max=120)], filters=[_strip])
+    role = StringField(
+        _l("Role"), validators=[Optional(), Length(max=120), SingleLine()], filters=[_strip]
+    )
     is_primary = BooleanField(_l("Primary contact"))
 
     def validate_name(self, field):
@@ -88,10 +93,12 @@ class MemberForm(FlaskForm):
     )
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(_l("Enter the member's name.")), Length(max=300)],
+        validators=[DataRequired(_l("Enter the member's name.")), Length(max=300), SingleLine()],
         filters=[_strip],
     )
-    acronym = StringField(_l("Acronym"), validators=[Optional(), Length(max=40)], filters=[_strip])
+    acronym = StringField(
+        _l("Acronym"), validators=[Optional(), Length(max=40), SingleLine()], filters=[_strip]
+    )
     org_type = SelectField(
         _l("Organisation type"),
         choices=[SelectChoice("", _l("Not given"))]

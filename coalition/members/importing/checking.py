@@ -31,6 +31,7 @@ from coalition.members.importing.values import (
     valid_website,
 )
 from coalition.members.models import FocusArea, MemberKind, web_domain
+from coalition.text import one_line
 
 PROGRESS_EVERY = 250
 
@@ -133,7 +134,8 @@ def parse_row(
                 row.error("", "open_quote", last=last)
                 break
 
-    name = get("name")
+    # A name is one line (coalition.text): a spreadsheet cell's line breaks become spaces.
+    name = one_line(get("name"))
     if not name:
         if "name" not in lost:
             row.error("name", "missing")
@@ -152,7 +154,7 @@ def parse_row(
             row.values["kind"] = kind
 
     for name in ("acronym", "website", "notes"):
-        value = get(name)
+        value = one_line(get(name)) if name == "acronym" else get(name)
         if not value:
             continue
         if name in LIMITS and len(value) > LIMITS[name]:
@@ -213,9 +215,9 @@ def parse_row(
         row.languages = languages or None
 
     contact_name, contact_email, contact_role = (
-        get("contact_name"),
+        one_line(get("contact_name")),
         get("contact_email"),
-        get("contact_role"),
+        one_line(get("contact_role")),
     )
     email = None
     if contact_email:
