@@ -41,8 +41,8 @@ def _forms_with_rows() -> set[type]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        for name in dir(cls):
-            attr = getattr(cls, name, None)
+        # Only where the rows are declared: a subclass (NewMemberForm) shares its parent's rows.
+        for attr in vars(cls).values():
             if isinstance(attr, UnboundField) and issubclass(attr.field_class, FieldList):
                 found.add(cls)
     return found
