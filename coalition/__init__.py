@@ -127,6 +127,7 @@ def _register_blueprints(app: Flask) -> None:
     from coalition.grants.round_applications import bp as round_applications_bp
     from coalition.grants.views import bp as grants_bp
     from coalition.members import blueprints as member_blueprints
+    from coalition.steering.reports.views import bp as reports_bp
     from coalition.steering.views import bp as steering_bp
 
     app.register_blueprint(core.bp)
@@ -140,14 +141,16 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(round_applications_bp, url_prefix="/grants")
     app.register_blueprint(applications_bp, url_prefix="/applications")
     app.register_blueprint(steering_bp, url_prefix="/steering")
+    app.register_blueprint(reports_bp, url_prefix="/steering/reports")
 
 
 def _register_jobs() -> None:
     """Each area's background jobs, with the one job runner (which imports no area)."""
     from coalition import jobs
     from coalition.members import job_handlers as member_jobs
+    from coalition.steering.reports import job_handlers as report_jobs
 
-    for kind, fn in member_jobs().items():
+    for kind, fn in [*member_jobs().items(), *report_jobs().items()]:
         jobs.register(kind, fn)
 
 

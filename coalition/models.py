@@ -22,6 +22,7 @@ from coalition.members.models import (
     MemberFocus,
     MemberStatusChange,
 )
+from coalition.steering.reports.models import GeneratedReport
 
 __all__ = [
     "Application",
@@ -33,6 +34,7 @@ __all__ = [
     "Criterion",
     "Fund",
     "FundCountry",
+    "GeneratedReport",
     "Job",
     "Member",
     "MemberContact",

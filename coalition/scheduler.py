@@ -76,6 +76,29 @@ def send_submission_digests() -> None:
         log.info("submission digest queued", extra={"fields": {"applications": count}})
 
 
+# -- Steering reports --------------------------------------------------------------
+
+
+def send_monthly_reports() -> None:
+    """On the first of the month: last month's membership report to the steering group."""
+    from coalition.steering.reports.operations import send_monthly_reports as queue_reports
+
+    count = queue_reports()
+    db.session.commit()
+    if count:
+        log.info("monthly membership reports queued", extra={"fields": {"reports": count}})
+
+
+def remove_old_reports() -> None:
+    """Delete the stored reports older than REPORTS_KEEP_DAYS."""
+    from coalition.steering.reports.operations import remove_old_reports as remove
+
+    count = remove()
+    db.session.commit()
+    if count:
+        log.info("old reports removed", extra={"fields": {"count": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -88,6 +111,11 @@ def build_scheduler(app) -> BlockingScheduler:
             send_submission_digests,
             {"trigger": "cron", "hour": app.config["SUBMISSION_DIGEST_HOUR"], "minute": 0},
         ),
+    ]
+    # Steering reports.
+    jobs += [
+        (send_monthly_reports, {"trigger": "cron", "day": 1, "hour": 4, "minute": 0}),
+        (remove_old_reports, {"trigger": "cron", "hour": 3, "minute": 45}),
     ]
     for fn, timing in jobs:
         scheduler.add_job(

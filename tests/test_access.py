@@ -262,7 +262,9 @@ def refusal(response) -> str | None:
 
 # Reading sensitive data is itself recorded (S22): these audit rows are the one
 # thing a GET may add.
-ACCESS_RECORDS = frozenset({"member.personal_data_exported", "members.exported"})
+ACCESS_RECORDS = frozenset(
+    {"member.personal_data_exported", "members.exported", "report.downloaded"}
+)
 
 
 def snapshot() -> dict[str, list[tuple]]:
