@@ -569,3 +569,26 @@ def test_cli_build_refuses_a_period_ending_before_it_starts(runner, tmp_path):
     assert result.exit_code != 0
     assert "ends before it starts" in result.output
     assert not out.exists()
+
+
+def test_missing_report_fonts_are_named_with_their_package(app, monkeypatch):
+    from coalition.steering.reports import rendering
+
+    monkeypatch.setattr(rendering, "missing_fonts", lambda: ("Noto Naskh Arabic",))
+    with pytest.raises(rendering.ReportError) as caught:
+        render_pdf('<html lang="en"><head><title>t</title></head><body>x</body></html>')
+    assert "fonts-noto-core" in caught.value.message
+
+
+def test_the_reports_fonts_are_installed():
+    from coalition.steering.reports.rendering import missing_fonts
+
+    assert missing_fonts() == ()
+
+
+def test_demo_queues_a_membership_report_in_english_and_in_french(runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    reports = db.session.scalars(sa.select(GeneratedReport).order_by(GeneratedReport.id)).all()
+    assert [(r.kind, r.language) for r in reports] == [("membership", "en"), ("membership", "fr")]
+    assert all(r.job is not None and r.job.status == jobs.JobStatus.QUEUED for r in reports)

@@ -26,7 +26,7 @@ def report_id(world: World) -> int:
             person=world.users[CONVENOR],
         )
         # A stand-in file: the access test checks who gets it, not what it draws.
-        report.file_name = operations._store(b"%PDF-1.7\n%%EOF\n")  # noqa: SLF001
+        report.file_name = operations.store_pdf(b"%PDF-1.7\n%%EOF\n")
         report.size_bytes, report.page_count = 15, 1
         report.generated_at, report.pending_key = utcnow(), None
         db.session.commit()

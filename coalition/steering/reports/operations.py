@@ -165,7 +165,7 @@ def request_of(report: GeneratedReport) -> ReportRequest:
     )
 
 
-def _store(data: bytes) -> str:
+def store_pdf(data: bytes) -> str:
     """Write the PDF under a random name, readable by this user only; returns the name."""
     name = secrets.token_hex(16) + ".pdf"
     path = reports_folder() / name
@@ -190,7 +190,7 @@ def generate(report: GeneratedReport, progress=None) -> None:
     rendered = render_pdf(html)
     if progress:
         progress(2, 3)
-    report.file_name = _store(rendered.pdf)
+    report.file_name = store_pdf(rendered.pdf)
     report.size_bytes = len(rendered.pdf)
     report.page_count = rendered.pages
     report.generated_at = utcnow()

@@ -15,10 +15,13 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -130,6 +133,53 @@ def build_html(request: ReportRequest, *, now: datetime | None = None) -> str:
     return html
 
 
+# The fonts the reports name: Latin with every accent, and Arabic script (Debian's
+# fonts-noto-core). Without them Pango would fall back to any font, or print boxes.
+REQUIRED_FONTS = ("Noto Sans", "Noto Naskh Arabic")
+FONT_PACKAGE = "fonts-noto-core"
+
+
+FONT_FILES = {"Noto Sans": "NotoSans-Regular.*", "Noto Naskh Arabic": "NotoNaskhArabic-Regular.*"}
+FONT_FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
+
+
+@cache
+def missing_fonts() -> tuple[str, ...]:
+    """The report fonts fontconfig does not know (looked up once per process)."""
+    fc_list = shutil.which("fc-list")
+    if fc_list:
+        try:
+            listed = subprocess.run(  # noqa: S603 - a fixed command, no user input
+                [fc_list, ":", "family"], capture_output=True, text=True, timeout=20, check=False
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            listed = ""
+        families = {name.strip() for line in listed.splitlines() for name in line.split(",")}
+        return tuple(font for font in REQUIRED_FONTS if font not in families)
+    # No fontconfig tools: look for the font files where fontconfig finds them.
+    folders = [Path(f).expanduser() for f in FONT_FOLDERS]
+    return tuple(
+        font
+        for font in REQUIRED_FONTS
+        if not any(
+            next(folder.rglob(FONT_FILES[font]), None) for folder in folders if folder.is_dir()
+        )
+    )
+
+
+def check_fonts() -> None:
+    missing = missing_fonts()
+    if missing:
+        raise ReportError(
+            _(
+                "The fonts of the reports are missing (%(fonts)s): install the %(package)s "
+                "package (sudo apt-get install %(package)s).",
+                fonts=", ".join(missing),
+                package=FONT_PACKAGE,
+            )
+        )
+
+
 def fetcher_for_app() -> StaticOnlyFetcher:
     return StaticOnlyFetcher(current_app.static_folder, current_app.config["BASE_URL"])
 
@@ -163,6 +213,7 @@ def render_pdf(
     Raises ``RenderTimeout`` when the limit is reached, ``ReportError`` when
     WeasyPrint fails; the calling process is never the one that hangs.
     """
+    check_fonts()
     if seconds is None:
         seconds = current_app.config.get("REPORT_RENDER_SECONDS", RENDER_SECONDS)
     fetcher = fetcher or fetcher_for_app()
