@@ -592,3 +592,39 @@ def test_demo_queues_a_membership_report_in_english_and_in_french(runner):
     reports = db.session.scalars(sa.select(GeneratedReport).order_by(GeneratedReport.id)).all()
     assert [(r.kind, r.language) for r in reports] == [("membership", "en"), ("membership", "fr")]
     assert all(r.job is not None and r.job.status == jobs.JobStatus.QUEUED for r in reports)
+
+
+@pytest.mark.committing
+def test_the_same_report_asked_at_the_same_moment_is_made_once(app, make_user):
+    person = make_user(Role.STEERING, two_factor=True)
+    person_id = person.id
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def attempt():
+        with app.app_context():
+            from coalition.accounts.models import User
+
+            asker = db.session.get(User, person_id)
+            db.session.commit()
+            barrier.wait()
+            try:
+                report, new = operations.request_report(request(), person=asker)
+                db.session.commit()
+                outcomes.append((report.id, new))
+            except Exception as exc:  # a lock error would be a failure of the design
+                db.session.rollback()
+                outcomes.append(f"error: {exc!r}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len({o[0] for o in outcomes if isinstance(o, tuple)}) == 1, outcomes
+    assert sorted(new for _id, new in outcomes) == [False, True], outcomes
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(GeneratedReport)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(jobs.Job)) == 1
