@@ -11,19 +11,21 @@ confidential. The counting is the figures pages' own (``members.stats``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import format_date, get_locale
+from flask_babel import force_locale, format_date, get_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
-from coalition.charts import Bar, bar_chart
+from coalition.charts import Bar, bar_chart, time_chart
+from coalition.config import RTL_LANGUAGES
 from coalition.countries import fold, local_country_name
 from coalition.db import utcnow
 from coalition.extensions import db
-from coalition.i18n import text_direction
+from coalition.i18n import forget_cached_labels
 from coalition.members import figures, stats
 from coalition.members.models import FocusArea, Member, MemberStatus, MemberStatusChange
 from coalition.steering.reports.kinds import ReportKind, ReportRequest, register_kind
@@ -117,6 +119,14 @@ def lapsed_in(start: date, end: date) -> list[tuple[Member, date]]:
     return list(seen.values())
 
 
+# WeasyPrint 70 draws SVG text one letter at a time, without shaping or bidi: Arabic
+# script in a chart would print as loose letters in the wrong order. A report in a
+# right-to-left language labels its charts in English, and gives every label in its
+# own language in the table beside the chart (the chart's title, its alternative
+# text, stays in the report's language).
+LATIN_CHART_LABELS = "en"
+
+
 def _focus_section(counts: dict[FocusArea, int], *, exact: bool) -> figures.Section:
     show = figures._exact if exact else figures._public
     rows = []
@@ -124,21 +134,52 @@ def _focus_section(counts: dict[FocusArea, int], *, exact: bool) -> figures.Sect
         value, text = show(counts.get(area, 0))
         rows.append(figures.Row(label=area.label, text=text, value=value))
     heading = str(_l("Active members by focus area"))
-    chart = bar_chart(
-        [Bar(r.label, r.value, r.text) for r in rows],
-        chart_id="chart-focus",
-        title=heading,
-        description="; ".join(f"{r.label}: {r.text}" for r in rows),
-        rtl=text_direction() == "rtl",
-        width=520,
-    )
     return figures.Section(
         key="focus",
         heading=heading,
         column=str(_l("Focus area")),
         rows=rows,
-        chart=chart,
+        chart=_bars("focus", heading, rows, rows),
         note=str(_l("A member working on several areas counts under each.")),
+    )
+
+
+def _bars(key: str, title: str, rows: list, drawn: list) -> Markup:
+    """A bar chart of ``drawn`` (rows as labelled in the chart), described by ``rows``."""
+    return bar_chart(
+        [Bar(r.label, r.value, r.text) for r in drawn],
+        chart_id=f"chart-{key}",
+        title=title,
+        description="; ".join(f"{r.label}: {r.text}" for r in rows),
+        # Left to right even in an Arabic report: its chart labels are in Latin script
+        # (WeasyPrint would mirror their brackets letter by letter).
+        rtl=False,
+        width=520,
+    )
+
+
+def _drawn(section: figures.Section) -> list:
+    return section.rows[: figures.TOP_COUNTRIES] if section.key == "country" else section.rows
+
+
+def _over_time_chart(points: list, described: list) -> Markup:
+    # A printed page is narrower than a screen: every sixth month named on the axis.
+    return time_chart(
+        points,
+        chart_id="chart-over-time",
+        title=str(_l("Active members")),
+        description=str(
+            _l(
+                "Step chart: active members at the end of each month, from %(first)s "
+                "(%(first_count)s) to %(last)s (%(last_count)s).",
+                first=described[0].label,
+                first_count=described[0].text,
+                last=described[-1].label,
+                last_count=described[-1].text,
+            )
+        ),
+        number=figures.number,
+        label_every=6,
     )
 
 
@@ -155,10 +196,24 @@ def gather(request: ReportRequest) -> dict[str, Any]:
         over_time=stats.active_over_time(now=period_end, months=stats.MONTHS),
         counted_at=utcnow(),
     )
+    focus = stats.focus_counts(active)
     view = figures.staff_view(data, small_hidden=not exact, country_label=_country)
-    sections = [*view.sections, _focus_section(stats.focus_counts(active), exact=exact)]
+    sections = [*view.sections, _focus_section(focus, exact=exact)]
+    points = view.months
+    if request.language in RTL_LANGUAGES:
+        with force_locale(LATIN_CHART_LABELS):
+            forget_cached_labels()
+            latin = figures.staff_view(data, small_hidden=not exact)
+            latin_sections = [*latin.sections, _focus_section(focus, exact=exact)]
+        forget_cached_labels()
+        sections = [
+            replace(local, chart=_bars(local.key, _chart_title(local), _drawn(local), _drawn(en)))
+            for local, en in zip(sections, latin_sections, strict=True)
+        ]
+        points = latin.months
     return {
         "view": view,
+        "over_time": _over_time_chart(points, view.months),
         "sections": sections,
         "countries_covered": figures.number(data.countries_covered),
         "home_countries": figures.number(active_counts.home_countries),
@@ -167,6 +222,12 @@ def gather(request: ReportRequest) -> dict[str, Any]:
         "threshold": figures.number(stats.THRESHOLD),
         "exact": exact,
     }
+
+
+def _chart_title(section: figures.Section) -> str:
+    if section.key == "country":
+        return str(_l("The %(n)s countries with the most active members", n=figures.TOP_COUNTRIES))
+    return section.heading
 
 
 MEMBERSHIP = register_kind(

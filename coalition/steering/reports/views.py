@@ -45,7 +45,7 @@ class ReportForm(FlaskForm):
     start = DateField(_l("First day"), validators=[InputRequired(_l("Give the first day."))])
     end = DateField(_l("Last day"), validators=[InputRequired(_l("Give the last day."))])
     # Not limited to the list: an unknown language falls back to English, and says so.
-    language = SelectField(_l("Language"), choices=[], validate_choice=False)
+    language = SelectField(_l("Language of the report"), choices=[], validate_choice=False)
     confidential = BooleanField(
         _l("Confidential staff variant (exact counts, members at risk named)")
     )
