@@ -48,15 +48,37 @@ def pdf_text(data: bytes) -> str:
     return done.stdout.decode("utf-8")
 
 
+def structure(node, found: list) -> list:
+    """Every element of the structure tree, depth first."""
+    if isinstance(node, pikepdf.Array):
+        for child in node:
+            structure(child, found)
+    elif isinstance(node, pikepdf.Dictionary):
+        if "/S" in node:
+            found.append(node)
+        if "/K" in node:
+            structure(node.K, found)
+    return found
+
+
 def check_accessible(data: bytes, language: str) -> None:
-    """Tagged PDF/UA: structure tree, language, marked, every font embedded, no attachment."""
+    """Tagged PDF/UA: structure tree, language, marked, a title shown, bookmarks, every
+    chart with alternative text, table headers marked, every font embedded, no attachment."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
         root = pdf.Root
         assert "/StructTreeRoot" in root
         assert str(root.Lang) == language
         assert bool(root.MarkInfo.Marked) is True
         assert "/EmbeddedFiles" not in root.get("/Names", {})
-        assert str(pdf.docinfo.get("/Title", "")) or "/Metadata" in root
+        assert str(pdf.docinfo.Title).startswith("Membership report")
+        assert bool(root.ViewerPreferences.DisplayDocTitle) is True
+        assert int(root.Outlines.Count) >= 8  # a bookmark per section
+        elements = structure(root.StructTreeRoot.K, [])
+        figures = [e for e in elements if e.S == "/Figure"]
+        assert len(figures) == 7
+        assert all(str(f.get("/Alt", "")).strip() for f in figures)
+        assert any(e.S == "/TH" for e in elements)
+        assert any(e.S == "/THead" for e in elements)
         fonts = 0
         for page in pdf.pages:
             for font in (page.Resources.get("/Font") or {}).values():
@@ -153,6 +175,26 @@ def test_arabic_report_is_right_to_left_with_arabic_script(register):
     if month:
         assert month in text
     assert "Joined Organisation 0" in text
+
+
+def test_long_tables_repeat_their_header_row_on_every_page(make_member):
+    for i in range(70):
+        make_member(name=f"Newcomer Organisation {i:02d}", joined_on=MONTH_START, commit=False)
+    db.session.commit()
+    rendered = render_pdf(build_html(request()))
+    pages_with_header = 0
+    for number in range(1, rendered.pages + 1):
+        done = subprocess.run(
+            ["pdftotext", "-f", str(number), "-l", str(number), "-", "-"],
+            input=rendered.pdf,
+            capture_output=True,
+            check=True,
+        )
+        text = done.stdout.decode()
+        if "Newcomer Organisation" in text:
+            assert "Joined on" in text, f"page {number} continues the table without its header"
+            pages_with_header += 1
+    assert pages_with_header >= 2
 
 
 def test_french_report_dates_and_countries_in_french(register):
