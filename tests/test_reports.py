@@ -685,3 +685,18 @@ def test_charts_of_an_arabic_report_hold_no_arabic_script_weasyprint_cannot_shap
         labels = re.sub(r"<title.*?</title>|<desc.*?</desc>", "", chart, flags=re.S)
         assert not arabic.search(labels), labels[:300]
     assert "تونس" in html  # Tunisia, in Arabic, in the country table
+
+
+def test_render_from_one_of_the_schedulers_threads(app):
+    """The scheduler runs jobs in a thread pool: the child forked from such a thread
+    must hand its PDF back (Python's exit handlers would end it with status 1)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    html = '<html lang="en"><head><title>t</title></head><body><p>ok</p></body></html>'
+
+    def work():
+        with app.app_context():
+            return render_pdf(html).pages
+
+    with ThreadPoolExecutor(2) as pool:
+        assert pool.submit(work).result(timeout=60) == 1

@@ -13,12 +13,15 @@ tree, alternative text from each chart's title).
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -35,6 +38,8 @@ from coalition.db import utcnow
 from coalition.i18n import _format_datetime, forget_cached_labels
 from coalition.steering.reports.fetcher import StaticOnlyFetcher
 from coalition.steering.reports.kinds import ReportRequest, get_kind
+
+log = logging.getLogger("coalition.reports")
 
 # Seconds a render may take before it is stopped (REPORT_RENDER_SECONDS overrides it).
 RENDER_SECONDS = 120
@@ -196,9 +201,25 @@ def write_pdf(html: str, fetcher: StaticOnlyFetcher, base: str) -> bytes:
 
 
 def _child(html: str, fetcher: StaticOnlyFetcher, base: str, out: str) -> None:
-    data = write_pdf(html, fetcher, base)
-    with open(out, "wb") as f:
-        f.write(data)
+    """The render, in the forked child: the PDF to ``out`` (whole, or not at all).
+
+    The child leaves with ``os._exit``: it was forked from the job runner,
+    often from one of the scheduler's threads, and must run none of the
+    parent's exit handlers (thread pools, database connections).
+    """
+    code = 1
+    try:
+        data = write_pdf(html, fetcher, base)
+        partial = out + ".part"
+        with open(partial, "wb") as f:
+            f.write(data)
+        os.replace(partial, out)
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def render_pdf(
@@ -231,7 +252,8 @@ def render_pdf(
             raise RenderTimeout(
                 _("The report took longer than %(n)s seconds to draw and was stopped.", n=seconds)
             )
-        if process.exitcode != 0 or not os.path.exists(out):
+        if not os.path.exists(out):
+            log.error("report render failed", extra={"fields": {"exitcode": process.exitcode}})
             raise ReportError(_("The report could not be drawn."))
         data = Path(out).read_bytes()
     with pikepdf.open(io.BytesIO(data)) as pdf:
