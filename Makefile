@@ -24,13 +24,16 @@ $(BIN)/.installed-test: $(BIN)/.installed
 venv: $(BIN)/.installed
 venv-test: $(BIN)/.installed-test
 
-# WeasyPrint draws text with Pango; say how to get it when it is missing.
+# WeasyPrint draws text with Pango, in the Noto fonts; say how to get them when missing.
 check-system:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python 3.11 or newer is needed (found $$($(PYTHON) --version))."; exit 1; }
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || ! ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so'; then \
 	  echo "WeasyPrint needs the Pango libraries. On Debian or Ubuntu:"; \
 	  echo "  sudo apt-get install libpango-1.0-0 libpangoft2-1.0-0"; exit 1; fi
+	@if ! fc-list 2>/dev/null | grep -q 'Noto Sans:' || ! fc-list 2>/dev/null | grep -q 'Noto Naskh Arabic'; then \
+	  echo "The PDF reports need the Noto fonts (Latin and Arabic script). On Debian or Ubuntu:"; \
+	  echo "  sudo apt-get install fonts-noto-core"; exit 1; fi
 
 # A random secret key in instance/, unless SECRET_KEY is set in the environment.
 secret:

@@ -130,6 +130,7 @@ def _register_blueprints(app: Flask) -> None:
     from coalition.grants.round_applications import bp as round_applications_bp
     from coalition.grants.views import bp as grants_bp
     from coalition.members import blueprints as member_blueprints
+    from coalition.steering.reports.views import bp as reports_bp
     from coalition.steering.views import bp as steering_bp
 
     app.register_blueprint(core.bp)
@@ -143,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(round_applications_bp, url_prefix="/grants")
     app.register_blueprint(applications_bp, url_prefix="/applications")
     app.register_blueprint(steering_bp, url_prefix="/steering")
+    app.register_blueprint(reports_bp, url_prefix="/steering/reports")
 
 
 def _register_jobs() -> None:
@@ -150,8 +152,9 @@ def _register_jobs() -> None:
     from coalition import jobs
     from coalition.accounts.operations import job_handlers as account_jobs
     from coalition.members import job_handlers as member_jobs
+    from coalition.steering.reports import job_handlers as report_jobs
 
-    for handlers in (account_jobs(), member_jobs()):
+    for handlers in (account_jobs(), member_jobs(), report_jobs()):
         for kind, fn in handlers.items():
             jobs.register(kind, fn)
 

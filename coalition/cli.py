@@ -20,6 +20,9 @@ def register_cli(app: Flask) -> None:
     from coalition.members.cli import members_cli
 
     app.cli.add_command(members_cli)
+    from coalition.steering.reports.cli import reports_cli
+
+    app.cli.add_command(reports_cli)
 
 
 @click.command("create-user")

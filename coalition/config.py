@@ -159,6 +159,11 @@ def load_config(instance_path: str) -> dict:
         "JOBS_POLL_SECONDS": _int("JOBS_POLL_SECONDS", 3),
         # The convenors' daily digest of new grant applications, at this hour (UTC).
         "SUBMISSION_DIGEST_HOUR": _hour("SUBMISSION_DIGEST_HOUR", 6),
+        # Steering reports: where the PDFs are kept, for how long, and the render's time limit.
+        "REPORTS_FOLDER": os.environ.get("REPORTS_FOLDER") or str(Path(instance_path) / "reports"),
+        "REPORTS_KEEP_DAYS": _int("REPORTS_KEEP_DAYS", 365),
+        "REPORT_RENDER_SECONDS": _int("REPORT_RENDER_SECONDS", 120),
+        "COALITION_NAME": os.environ.get("COALITION_NAME", "Coalition"),
         # Logging.
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
     }

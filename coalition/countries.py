@@ -188,6 +188,17 @@ def country_name(code: str | None) -> str:
     return getattr(country, "common_name", None) or country.name
 
 
+def local_country_name(code: str | None, locale) -> str:
+    """A country's name in ``locale``'s language (Babel's CLDR names), else the English one."""
+    if not code:
+        return ""
+    if locale is not None and str(locale).split("_")[0] != "en":
+        name = locale.territories.get(code)
+        if name:
+            return name
+    return country_name(code)
+
+
 @cache
 def country_choices() -> list[tuple[str, str]]:
     codes = [c.alpha_2 for c in pycountry.countries] + ["XK"]

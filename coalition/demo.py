@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from coalition.accounts import operations as ops
 from coalition.accounts.models import Role
+from coalition.db import utcnow
 from coalition.extensions import db
 
 # The demo accounts' addresses are on a reserved domain (RFC 2606) that the
@@ -41,6 +42,7 @@ def seed() -> list[dict[str, str]]:
         accounts.append({"role": role.value, "email": email, "password": password})
     _seed_members()
     _seed_grants()
+    _seed_reports()
     return accounts
 
 
@@ -63,3 +65,25 @@ def _seed_grants() -> None:
     if db.session.scalar(sa.select(Fund.id).limit(1)) is not None:
         return
     seed_grants(random.Random(DEMO_GRANTS_SEED))
+
+
+def _seed_reports() -> None:
+    """Last month's membership report in English and in French, once (while none exists).
+
+    They are queued for the job runner, as a person's request would be: the
+    scheduler that ``make run`` starts beside the web server draws them
+    within seconds.
+    """
+    from coalition.steering.reports import operations as reports
+    from coalition.steering.reports.kinds import ReportRequest
+    from coalition.steering.reports.models import GeneratedReport
+
+    if db.session.scalar(sa.select(GeneratedReport.id).limit(1)) is not None:
+        return
+    convenor = ops.find_by_email("convenor@demo.coalition.test")
+    start, end = reports.previous_month(utcnow().date())
+    for language in ("en", "fr"):
+        reports.request_report(
+            ReportRequest(kind="membership", start=start, end=end, language=language),
+            person=convenor,
+        )

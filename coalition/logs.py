@@ -50,6 +50,8 @@ def configure_logging(level: str) -> None:
     # did themselves), and pikepdf saying hello in each process.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     logging.getLogger("pikepdf").setLevel(logging.WARNING)
+    # WeasyPrint's step-by-step progress of every report render.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def event(logger: logging.Logger, message: str, level: int = logging.INFO, **fields) -> None:

@@ -30,6 +30,7 @@ from coalition.members.models import (
     MemberFocus,
     MemberStatusChange,
 )
+from coalition.steering.reports.models import GeneratedReport
 
 __all__ = [
     "Application",
@@ -42,6 +43,7 @@ __all__ = [
     "Criterion",
     "Fund",
     "FundCountry",
+    "GeneratedReport",
     "Job",
     "Member",
     "MemberContact",

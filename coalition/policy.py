@@ -435,3 +435,41 @@ def _reviewer_names(user, application) -> bool:
     if Role.CONVENOR in user.roles:
         return True
     return Role.STEERING in user.roles and can(user, "reviews.read_reviews", application)
+
+
+# -- Steering reports ------------------------------------------------------------
+# A report kind names its own rule (``ReportKind.permission``); reading a stored
+# report asks that rule, and the staff rule too for a confidential one.
+
+
+@rule("reports.area")
+def _reports_area(user, _obj) -> bool:
+    """The reports list and form: the steering group and the convenor staff."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("reports.membership")
+def _membership_report(user, _obj) -> bool:
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("reports.confidential")
+def _confidential_reports(user, _obj) -> bool:
+    """The confidential variants (members at risk named, exact counts): convenor staff."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("reports.read")
+def _read_report(user, report) -> bool:
+    """A stored report: whoever may ask for its kind; a confidential one, staff only."""
+    from coalition.steering.reports.kinds import get_kind
+
+    kind = get_kind(report.kind) if report is not None else None
+    if kind is None or not can(user, kind.permission):
+        return False
+    return not report.confidential or can(user, "reports.confidential")
+
+
+@rule("reports.delete")
+def _delete_report(user, _report) -> bool:
+    return Role.CONVENOR in user.roles

@@ -96,6 +96,29 @@ def report_overdue_reviews() -> None:
         log.info("overdue reviews reported", extra={"fields": {"reviews": count}})
 
 
+# -- Steering reports --------------------------------------------------------------
+
+
+def send_monthly_reports() -> None:
+    """On the first of the month: last month's membership report to the steering group."""
+    from coalition.steering.reports.operations import send_monthly_reports as queue_reports
+
+    count = queue_reports()
+    db.session.commit()
+    if count:
+        log.info("monthly membership reports queued", extra={"fields": {"reports": count}})
+
+
+def remove_old_reports() -> None:
+    """Delete the stored reports older than REPORTS_KEEP_DAYS."""
+    from coalition.steering.reports.operations import remove_old_reports as remove
+
+    count = remove()
+    db.session.commit()
+    if count:
+        log.info("old reports removed", extra={"fields": {"count": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -110,6 +133,11 @@ def build_scheduler(app) -> BlockingScheduler:
         ),
         (remind_reviewers, {"trigger": "cron", "hour": 7, "minute": 0}),
         (report_overdue_reviews, {"trigger": "cron", "hour": 7, "minute": 15}),
+    ]
+    # Steering reports.
+    jobs += [
+        (send_monthly_reports, {"trigger": "cron", "day": 1, "hour": 4, "minute": 0}),
+        (remove_old_reports, {"trigger": "cron", "hour": 3, "minute": 45}),
     ]
     for fn, timing in jobs:
         scheduler.add_job(

@@ -265,11 +265,11 @@ def refusal(response) -> str | None:
     return None
 
 
-# Reading sensitive data is itself recorded (S22): this audit row is the one thing
-# a GET may add. A download of an applicant's file by staff or steering stays a
-# plain link: the row records a file that was really sent to that person's
-# browser. Exports, which gather many people's data, are POSTs (S18).
-ACCESS_RECORDS = frozenset({"application.attachment_downloaded"})
+# Reading sensitive data is itself recorded (S22): these audit rows are the one
+# thing a GET may add. A download of an applicant's file by staff or steering, or
+# of a generated report, stays a plain link: the row records a file that was really
+# sent to that person's browser. Exports, which gather many people's data, are POSTs (S18).
+ACCESS_RECORDS = frozenset({"application.attachment_downloaded", "report.downloaded"})
 
 
 def snapshot() -> dict[str, list[tuple]]:

@@ -138,36 +138,54 @@ class FiguresView:
     over_time: str
 
 
-def staff_view(data: stats.StaffFigures) -> FiguresView:
-    """Exact counts: every member by status, then active members every other way."""
+def staff_view(
+    data: stats.StaffFigures,
+    *,
+    small_hidden: bool = False,
+    country_label: Callable[[str], str] = country_name,
+) -> FiguresView:
+    """Exact counts: every member by status, then active members every other way.
+
+    ``small_hidden`` publishes every count as the public figures do (none
+    below the threshold, the others rounded, countries ordered by what is
+    shown): the steering group's ordinary membership report, whose
+    ``country_label`` names countries in the report's language.
+    """
     everyone, active = data.everyone, data.active
+    show = _public if small_hidden else _exact
     type_keys = [*OrgType, None] if active.by_type.get(None) else list(OrgType)
-    countries = _rows(_country_order(active.by_country), active.by_country, country_name, _exact)
+    if small_hidden:
+        order = stats.public_order(
+            {c: n for c, n in active.by_country.items() if n}, lambda c: fold(country_label(c))
+        )
+    else:
+        order = _country_order(active.by_country)
+    countries = _rows(order, active.by_country, country_label, show)
     sections = [
         _section(
             "status",
             _("All members by status"),
             _("Status"),
-            _rows(MemberStatus, everyone.by_status, lambda s: s.label, _exact),
+            _rows(MemberStatus, everyone.by_status, lambda s: s.label, show),
             note=_("Every member on the register, whatever their status."),
         ),
         _section(
             "kind",
             _("Active members by kind"),
             _("Kind"),
-            _rows(MemberKind, active.by_kind, lambda k: k.label, _exact),
+            _rows(MemberKind, active.by_kind, lambda k: k.label, show),
         ),
         _section(
             "type",
             _("Active members by type"),
             _("Type"),
-            _rows(type_keys, active.by_type, type_label, _exact),
+            _rows(type_keys, active.by_type, type_label, show),
         ),
         _section(
             "region",
             _("Active members by region"),
             _("Region"),
-            _rows(Region, active.by_region, _region_label, _exact),
+            _rows(Region, active.by_region, _region_label, show),
         ),
         _section(
             "country",
@@ -179,8 +197,8 @@ def staff_view(data: stats.StaffFigures) -> FiguresView:
             chart_rows=countries[:TOP_COUNTRIES],
         ),
     ]
-    months, over_time = _over_time(data.over_time, _exact, _("Active members"))
-    return FiguresView(number(everyone.total), sections, months, over_time)
+    months, over_time = _over_time(data.over_time, show, _("Active members"))
+    return FiguresView(show(everyone.total)[1], sections, months, over_time)
 
 
 def public_view(data: stats.PublicFigures) -> FiguresView:

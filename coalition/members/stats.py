@@ -33,8 +33,10 @@ from coalition.countries import Region
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.members.models import (
+    FocusArea,
     Member,
     MemberCountryRow,
+    MemberFocus,
     MemberKind,
     MemberStatus,
     MemberStatusChange,
@@ -174,6 +176,18 @@ def countries_covered(condition) -> int:
     )
     both = sa.union(home, work).subquery()
     return db.session.scalar(sa.select(sa.func.count()).select_from(both)) or 0
+
+
+def focus_counts(condition=None) -> dict[FocusArea, int]:
+    """Members per focus area (a member counts under each of its areas): one grouped query."""
+    query = (
+        sa.select(MemberFocus.focus_area, sa.func.count())
+        .join(Member, Member.id == MemberFocus.member_id)
+        .group_by(MemberFocus.focus_area)
+    )
+    if condition is not None:
+        query = query.where(condition)
+    return {FocusArea(area): n for area, n in db.session.execute(query)}
 
 
 def month_starts(now: datetime, months: int = MONTHS) -> list[date]:

@@ -1,0 +1,73 @@
+"""The kinds of report, in one registry.
+
+A kind is a small addition: a function that gathers its data (a fixed number
+of queries), a template under ``templates/reports/``, and the access rule
+(in ``coalition/policy.py``) that says who may ask for it and read it. The
+web form, the job, the download and ``flask reports build`` all take their
+list of kinds from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from flask_babel import LazyString
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """What one report is made of: its kind, period, language and variant."""
+
+    kind: str
+    start: date
+    end: date
+    language: str = "en"
+    confidential: bool = False
+    timezone: str = "UTC"
+    requested_by: str | None = None  # the name printed on the cover
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    name: str
+    label: LazyString
+    template: str  # under templates/reports/
+    permission: str  # who may ask for it and read it (policy rule)
+    gather: Callable[[ReportRequest], dict[str, Any]]
+    # Whether a staff-only variant (naming what the ordinary one hides) exists.
+    confidential_variant: bool = False
+    # When every variant holds confidential data (a dossier), not only the staff one.
+    always_confidential: bool = False
+
+    def is_confidential(self, request: ReportRequest) -> bool:
+        return self.always_confidential or request.confidential
+
+
+KINDS: dict[str, ReportKind] = {}
+
+
+def register_kind(kind: ReportKind) -> ReportKind:
+    known = KINDS.get(kind.name)
+    if known is not None and known != kind:
+        raise ValueError(f"report kind {kind.name!r} is registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind_names() -> list[str]:
+    _load_kinds()
+    return sorted(KINDS)
+
+
+def get_kind(name: str) -> ReportKind | None:
+    _load_kinds()
+    return KINDS.get(name)
+
+
+def _load_kinds() -> None:
+    """Import every module that registers a kind (once)."""
+    from coalition.steering.reports import membership  # noqa: F401
