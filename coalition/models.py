@@ -2,6 +2,13 @@
 
 from coalition.accounts.models import RecoveryCode, Role, User, UserRole, UserToken
 from coalition.audit.models import AuditEntry
+from coalition.grants.award_models import (
+    Award,
+    GranteeReport,
+    ReportAttachment,
+    ReportSpending,
+    Tranche,
+)
 from coalition.grants.models import (
     Application,
     ApplicationCountry,
@@ -30,11 +37,13 @@ __all__ = [
     "ApplicationStatusChange",
     "Attachment",
     "AuditEntry",
+    "Award",
     "BudgetLine",
     "ConflictDeclaration",
     "Criterion",
     "Fund",
     "FundCountry",
+    "GranteeReport",
     "Job",
     "Member",
     "MemberContact",
@@ -43,10 +52,13 @@ __all__ = [
     "MemberStatusChange",
     "OutboxMessage",
     "RecoveryCode",
+    "ReportAttachment",
+    "ReportSpending",
     "Review",
     "ReviewScore",
     "Role",
     "Round",
+    "Tranche",
     "User",
     "UserRole",
     "UserToken",
