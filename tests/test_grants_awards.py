@@ -4,6 +4,7 @@ queries, the waitlist, and the access rules."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
 
@@ -726,10 +727,8 @@ def test_the_last_payment_and_the_final_acceptance_at_once_complete_the_grant(ap
     meeting = threading.Barrier(2, timeout=2)
 
     def slow_check(award_, **kwargs):
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             meeting.wait()
-        except threading.BrokenBarrierError:
-            pass
         return check(award_, **kwargs)
 
     monkeypatch.setattr(ops, "complete_if_done", slow_check)
