@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+import sqlalchemy as sa
+
+from coalition.audit.models import AuditEntry
 from coalition.extensions import db
 from coalition.grants import awards as ops
-from coalition.grants.award_models import ReportKind
-from coalition.grants.models import ApplicationStatus, BudgetLine
+from coalition.grants import grantee_reports as report_ops
+from coalition.grants.award_models import Award, ReportKind, Tranche
+from coalition.grants.models import Application, ApplicationStatus, BudgetLine, DomainError
+from coalition.mail.models import OutboxMessage
 from tests.reviews_factories import NOW, make_application
 
 TODAY = NOW.date()
@@ -65,3 +71,63 @@ def award(application, *, actor=None, amount=None, **overrides):
         values["reduction_reason"] = "The travel budget is not eligible."
     values.update(overrides)
     return ops.make_award(application, actor=actor, **values)
+
+
+def count(model, **where) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model).filter_by(**where))
+
+
+def snapshot():
+    """What a refused operation must leave as it was."""
+    return (
+        count(Award),
+        count(Tranche),
+        count(AuditEntry),
+        count(OutboxMessage),
+        sorted(db.session.execute(sa.select(Application.id, Application.status)).all()),
+        sorted(
+            db.session.execute(
+                sa.select(Award.id, Award.amount, Award.status, Award.conditions, Award.version)
+            ).all()
+        ),
+        sorted(
+            db.session.execute(
+                sa.select(Tranche.id, Tranche.amount, Tranche.planned_on, Tranche.paid_on)
+            ).all()
+        ),
+    )
+
+
+def refused(fn, *args, **kwargs) -> str:
+    """Run an operation that must be refused; check that nothing changed; return its message."""
+    db.session.flush()
+    before = snapshot()
+    with pytest.raises(DomainError) as info, db.session.begin_nested():
+        fn(*args, **kwargs)
+    db.session.expire_all()
+    assert snapshot() == before
+    return info.value.message
+
+
+def pay_all(grant, **kwargs):
+    for tranche in list(grant.tranches):
+        if not tranche.is_paid:
+            ops.mark_paid(
+                tranche, actor=None, paid_on=TODAY, reference=f"TX-{tranche.id}", **kwargs
+            )
+
+
+def file_and_submit(report, *, actor=None):
+    actor = actor or report.award.application.applicant
+    report_ops.save_draft(
+        report,
+        actor=actor,
+        version=report.version,
+        values={
+            "activities": "Monitored 40 channels.",
+            "results": "Two briefs published.",
+            "problems": "None.",
+            "spending_note": "As planned.",
+        },
+    )
+    report_ops.submit(report, actor=actor)

@@ -24,7 +24,6 @@ from coalition.grants.award_models import (
     GrantState,
     GrantStatus,
     ReportKind,
-    Tranche,
 )
 from coalition.grants.models import (
     Application,
@@ -34,56 +33,20 @@ from coalition.grants.models import (
     Round,
     RoundPhase,
 )
-from coalition.mail.models import OutboxMessage
 from coalition.policy import can
-from tests.awards_factories import REPORTS, TODAY, approved, award, plan
+from tests.awards_factories import (
+    REPORTS,
+    TODAY,
+    approved,
+    award,
+    count,
+    file_and_submit,
+    pay_all,
+    plan,
+    refused,
+)
 from tests.conftest import outbox
 from tests.reviews_factories import NOW, make_round
-
-
-def count(model, **where) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(model).filter_by(**where))
-
-
-def snapshot():
-    """What a refused operation must leave as it was."""
-    return (
-        count(Award),
-        count(Tranche),
-        count(AuditEntry),
-        count(OutboxMessage),
-        sorted(db.session.execute(sa.select(Application.id, Application.status)).all()),
-        sorted(
-            db.session.execute(
-                sa.select(Award.id, Award.amount, Award.status, Award.conditions, Award.version)
-            ).all()
-        ),
-        sorted(
-            db.session.execute(
-                sa.select(Tranche.id, Tranche.amount, Tranche.planned_on, Tranche.paid_on)
-            ).all()
-        ),
-    )
-
-
-def refused(fn, *args, **kwargs) -> str:
-    """Run an operation that must be refused; check that nothing changed; return its message."""
-    db.session.flush()
-    before = snapshot()
-    with pytest.raises(DomainError) as info, db.session.begin_nested():
-        fn(*args, **kwargs)
-    db.session.expire_all()
-    assert snapshot() == before
-    return info.value.message
-
-
-def pay_all(grant, **kwargs):
-    for tranche in list(grant.tranches):
-        if not tranche.is_paid:
-            ops.mark_paid(
-                tranche, actor=None, paid_on=TODAY, reference=f"TX-{tranche.id}", **kwargs
-            )
-
 
 # -- Making an award -------------------------------------------------------------------
 
@@ -402,22 +365,6 @@ def test_report_overdue_is_derived_from_the_dates(app):
 
 
 # -- Money figures ---------------------------------------------------------------------
-
-
-def file_and_submit(report, *, actor=None):
-    actor = actor or report.award.application.applicant
-    report_ops.save_draft(
-        report,
-        actor=actor,
-        version=report.version,
-        values={
-            "activities": "Monitored 40 channels.",
-            "results": "Two briefs published.",
-            "problems": "None.",
-            "spending_note": "As planned.",
-        },
-    )
-    report_ops.submit(report, actor=actor)
 
 
 def test_money_figures_match_hand_computed_ones(app):

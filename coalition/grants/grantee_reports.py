@@ -116,25 +116,23 @@ def save_draft(
             if isinstance(spent, bool) or not isinstance(spent, int) or spent < 0:
                 raise DomainError(_("Each amount spent is zero or more."), "spending")
             wanted[line_id] = spent
+    # Read before changing anything: a lazy load would flush (and version) a half-done save.
+    before = {row.budget_line_id: row.spent for row in report.spending}
     for field in SECTIONS:
         if field in values:
             setattr(report, field, (values[field] or "").strip() or None)
     changes = audit.changes_of(report, list(SECTIONS))
     # The grantee's words: the audit says which sections changed, not what they say.
     changes = {key: ["…", "…"] for key in changes}
-    if spending is not None:
-        before = {row.budget_line_id: row.spent for row in report.spending}
-        if before != wanted:
-            for row in list(report.spending):
-                if row.budget_line_id not in wanted:
-                    report.spending.remove(row)
-                else:
-                    row.spent = wanted[row.budget_line_id]
-            for line_id in sorted(set(wanted) - set(before)):
-                report.spending.append(
-                    ReportSpending(budget_line_id=line_id, spent=wanted[line_id])
-                )
-            changes["spending"] = [_plain(before), _plain(wanted)]
+    if spending is not None and before != wanted:
+        for row in list(report.spending):
+            if row.budget_line_id not in wanted:
+                report.spending.remove(row)
+            else:
+                row.spent = wanted[row.budget_line_id]
+        for line_id in sorted(set(wanted) - set(before)):
+            report.spending.append(ReportSpending(budget_line_id=line_id, spent=wanted[line_id]))
+        changes["spending"] = [_plain(before), _plain(wanted)]
     if changes:
         report.updated_at = utcnow()
         try:
