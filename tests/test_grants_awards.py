@@ -167,6 +167,27 @@ def test_the_fund_budget_is_never_exceeded(app):
     award(approved(second, amount=1_000_000))
 
 
+def test_a_round_budget_never_drops_below_its_grants(app):
+    from coalition.grants import rounds as round_ops
+
+    round_ = make_round(budget=3_000_000)
+    award(approved(round_, amount=2_000_000))
+
+    def lower(budget):
+        values = {key: getattr(round_, key) for key in round_ops.ROUND_FIELDS}
+        values.update(budget=budget, max_grant=budget)
+        criteria = [{"name": c.name, "weight": c.weight} for c in round_.criteria]
+        with app.test_request_context():
+            return round_ops.update_round(
+                round_, actor=None, version=round_.version, values=values, criteria=criteria
+            )
+
+    message = refused(lower, 1_999_999)
+    assert message == "The round's grants already hold $20,000.00: its budget cannot be less."
+    assert lower(2_000_000)["budget"] == [3_000_000, 2_000_000]
+    assert ops.money_left(round_) == 0
+
+
 # -- Tranches --------------------------------------------------------------------------
 
 

@@ -227,8 +227,10 @@ def committed_in(round_id: int, fund_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _lock_budgets(round_: Round) -> tuple[int, int]:
-    """Lock the fund's row, then the round's; return their budgets as they stand now."""
+def lock_budgets(round_: Round) -> tuple[int, int]:
+    """Lock the fund's row, then the round's (always in this order, by every operation
+    that commits money or changes a budget); return the round's budget and the
+    fund's total as they stand now."""
     fund_budget = db.session.execute(
         sa.select(Fund.total_budget).where(Fund.id == round_.fund_id).with_for_update()
     ).scalar_one()
@@ -243,7 +245,7 @@ def _check_budget(
 ) -> None:
     """Refuse unless ``extra`` more fits the round's and the fund's budgets.
 
-    ``budgets`` come from ``_lock_budgets`` (the rows stay locked until the
+    ``budgets`` come from ``lock_budgets`` (the rows stay locked until the
     transaction ends); ``excluding`` is what the grant being amended commits now.
     """
     round_budget, fund_budget = budgets
@@ -349,7 +351,7 @@ def make_award(
     _check_reports(reports, starts_on, ends_on)
     _check_tranches(tranches, amount, currency, len(reports))
 
-    _check_budget(round_, _lock_budgets(round_), amount)
+    _check_budget(round_, lock_budgets(round_), amount)
     # Another award of this application may have been committed while we waited.
     db.session.refresh(application)
     if application.status != ApplicationStatus.APPROVED:
@@ -443,7 +445,7 @@ def amend(
     new_amount = award.amount if amount is None else _check_amount(amount)
     if conditions is not None and len(conditions.strip()) > CONDITIONS_MAX:
         raise DomainError(_("Use at most %(n)d characters here.", n=CONDITIONS_MAX), "conditions")
-    budgets = _lock_budgets(round_)  # the fund's row, the round's, then the grant's
+    budgets = lock_budgets(round_)  # the fund's row, the round's, then the grant's
     _lock_award(award)
     if version is not None and int(version) != award.version:
         raise _stale()
