@@ -7,6 +7,7 @@ from coalition.grants.award_models import (
     GranteeReport,
     ReportAttachment,
     ReportSpending,
+    ReportSubmission,
     Tranche,
 )
 from coalition.grants.models import (
@@ -54,6 +55,7 @@ __all__ = [
     "RecoveryCode",
     "ReportAttachment",
     "ReportSpending",
+    "ReportSubmission",
     "Review",
     "ReviewScore",
     "Role",

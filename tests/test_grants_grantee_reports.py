@@ -163,6 +163,20 @@ def test_submit_once_then_staff_answer(grant, make_user):
         ops.request_changes, report, actor=staff, comment="Late thought"
     )
     assert grant.status == GrantStatus.ACTIVE  # the final report is still due
+    # Each submission stays as it was sent, with the answer it got.
+    first, second = report.history
+    assert (first.number, first.outcome, first.comment) == (
+        1,
+        ReportStatus.CHANGES_REQUESTED,
+        "Add the spending per line.",
+    )
+    assert first.content["sections"]["spending_note"] == SECTIONS["spending_note"]
+    assert second.content["sections"]["spending_note"] == "Table"
+    assert (second.number, second.outcome, second.answered_by_id) == (
+        2,
+        ReportStatus.ACCEPTED,
+        staff.id,
+    )
 
 
 def test_the_grant_completes_once_the_final_report_is_accepted_and_all_is_paid(grant):

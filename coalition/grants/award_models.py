@@ -289,6 +289,11 @@ class GranteeReport(db.Model):
     __mapper_args__ = {"version_id_col": version}
 
     award: Mapped[Award] = relationship(back_populates="reports")
+    history: Mapped[list[ReportSubmission]] = relationship(
+        back_populates="report",
+        cascade="all, delete-orphan",
+        order_by="ReportSubmission.number",
+    )
     spending: Mapped[list[ReportSpending]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="ReportSpending.id"
     )
@@ -318,6 +323,38 @@ class GranteeReport(db.Model):
             )
         self.status = target
         return current
+
+
+class ReportSubmission(db.Model):
+    """What the grantee submitted, as submitted, and the staff's answer to it.
+
+    One row per submission: after staff ask for changes, the report is edited
+    and submitted again, and the earlier text, spending and list of files stay
+    readable here beside the comment that sent them back.
+    """
+
+    __tablename__ = "grantee_report_submissions"
+    __table_args__ = (sa.UniqueConstraint("report_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("grantee_reports.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column()
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # {"sections": {...}, "spending": {budget_line_id: spent}, "files": [[name, sha256]]}
+    content: Mapped[dict] = mapped_column(sa.JSON)
+    outcome: Mapped[ReportStatus | None] = mapped_column(
+        enum_column(ReportStatus, name="submission_outcome")
+    )
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    report: Mapped[GranteeReport] = relationship(back_populates="history")
 
 
 class ReportSpending(db.Model):

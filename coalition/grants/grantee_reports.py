@@ -31,6 +31,7 @@ from coalition.grants.award_models import (
     ReportAttachment,
     ReportSpending,
     ReportStatus,
+    ReportSubmission,
     Tranche,
 )
 from coalition.grants.models import (
@@ -221,7 +222,9 @@ def submission_problems(report: GranteeReport) -> list[tuple[str, str]]:
 def submit(report: GranteeReport, *, actor: User, now: datetime | None = None) -> None:
     """Submit once (again after staff ask for changes). A compare-and-set UPDATE on the
     status and the version: of two submissions racing, one wins, the other is refused.
-    The first report submitted moves the application to "reporting". Staff are told."""
+    Each submission is kept as submitted (``ReportSubmission``), with the staff's
+    answer to it. The first report submitted moves the application to "reporting".
+    Staff are told."""
     now = now or utcnow()
     if report.status == ReportStatus.SUBMITTED:
         raise DomainError(_("This report has already been submitted."))
@@ -254,6 +257,18 @@ def submit(report: GranteeReport, *, actor: User, now: datetime | None = None) -
     if result.rowcount != 1:
         raise DomainError(_("This report has already been submitted, or changed elsewhere."))
     db.session.refresh(report)
+    report.history.append(
+        ReportSubmission(
+            number=report.submissions,
+            submitted_at=now,
+            submitted_by_id=actor.id,
+            content={
+                "sections": {field: getattr(report, field) for field in SECTIONS},
+                "spending": _plain({row.budget_line_id: row.spent for row in report.spending}),
+                "files": [[a.original_name, a.sha256] for a in report.attachments],
+            },
+        )
+    )
     application = report.award.application
     if application.status == ApplicationStatus.AWARDED:
         award_ops._record_application(
@@ -297,6 +312,11 @@ def _staff_answer(report: GranteeReport, target: ReportStatus, actor, comment) -
     report.reviewed_at = utcnow()
     report.reviewed_by_id = getattr(actor, "id", None)
     report.staff_comment = comment
+    latest = report.history[-1]
+    latest.outcome = target
+    latest.comment = comment
+    latest.answered_at = report.reviewed_at
+    latest.answered_by_id = report.reviewed_by_id
     try:
         db.session.flush()
     except StaleDataError as exc:

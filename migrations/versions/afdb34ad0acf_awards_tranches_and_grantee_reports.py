@@ -2,7 +2,7 @@
 
 Revision ID: afdb34ad0acf
 Revises: 0a7f6e596b48
-Create Date: 2026-12-01 14:25:24.893561
+Create Date: 2026-12-01 14:35:11.553752
 
 """
 from alembic import op
@@ -130,9 +130,27 @@ def upgrade():
     with op.batch_alter_table('grantee_report_spending', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_grantee_report_spending_budget_line_id'), ['budget_line_id'], unique=False)
 
+    op.create_table('grantee_report_submissions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('report_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('submitted_by_id', sa.Integer(), nullable=True),
+    sa.Column('content', sa.JSON(), nullable=False),
+    sa.Column('outcome', sa.Enum('due', 'submitted', 'changes_requested', 'accepted', name='submission_outcome', native_enum=False, create_constraint=True, length=32), nullable=True),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('answered_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['answered_by_id'], ['users.id'], name=op.f('fk_grantee_report_submissions_answered_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['report_id'], ['grantee_reports.id'], name=op.f('fk_grantee_report_submissions_report_id_grantee_reports'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['submitted_by_id'], ['users.id'], name=op.f('fk_grantee_report_submissions_submitted_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_grantee_report_submissions')),
+    sa.UniqueConstraint('report_id', 'number', name=op.f('uq_grantee_report_submissions_report_id_number'))
+    )
 
 
 def downgrade():
+    op.drop_table('grantee_report_submissions')
     with op.batch_alter_table('grantee_report_spending', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grantee_report_spending_budget_line_id'))
 
