@@ -520,8 +520,11 @@ def _view_award(user, award) -> bool:
 
 @rule("awards.payment_details")
 def _payment_details(user, award) -> bool:
-    """Payment references and override reasons of a grant's tranches: staff only."""
-    return Role.CONVENOR in user.roles
+    """Payment references of a grant's tranches: staff, and the grantee (to match the
+    transfers they receive); not steering members. Override reasons: ``awards.manage``."""
+    if award is None:
+        return False
+    return Role.CONVENOR in user.roles or is_grantee(user, award)
 
 
 @rule("awards.read_report")

@@ -231,6 +231,25 @@ def test_a_tranche_is_paid_once_not_in_the_future_with_a_reference(app, make_use
     assert "already been paid" in again
 
 
+def test_tranche_conditions_follow_reports_given_in_any_order(app):
+    final, interim = REPORTS[1], REPORTS[0]
+    tranches = [
+        ops.TrancheInput(TODAY, 500_000),
+        ops.TrancheInput(TODAY + timedelta(days=130), 500_000, after_report=1),  # the interim
+    ]
+    grant = award(approved(make_round()), reports=[final, interim], tranches=tranches)
+    assert [r.kind for r in grant.reports] == [ReportKind.INTERIM, ReportKind.FINAL]
+    assert grant.tranches[1].condition_report.kind == ReportKind.INTERIM
+
+
+def test_grantees_hear_of_each_payment_without_its_amount(app):
+    grant = award(approved(make_round()))
+    ops.mark_paid(grant.tranches[0], actor=None, paid_on=TODAY, reference="BANK-1")
+    (mail,) = [m for m in outbox("grant_changed") if "payment" in m.subject]
+    assert mail.recipient == grant.application.applicant.email
+    assert "BANK-1" not in mail.body_text and "5,000" not in mail.body_text
+
+
 def test_a_tranche_waiting_for_a_report_needs_an_override_reason(app):
     application = approved(make_round())
     grant = award(application, tranches=plan(1_000_000, after_interim=True))
@@ -535,7 +554,7 @@ ACCESS = [
     ("awards.manage", None, {"convenor"}),
     ("awards.figures", None, {"convenor", "steering"}),
     ("awards.view", "grant", {"convenor", "steering", "grantee", "contact"}),
-    ("awards.payment_details", "grant", {"convenor"}),
+    ("awards.payment_details", "grant", {"convenor", "grantee", "contact"}),
     ("awards.read_report", "report", {"convenor", "steering", "grantee", "contact"}),
     ("awards.file_report", "report", {"grantee", "contact"}),
     ("awards.review_report", "report", {"convenor"}),
@@ -547,6 +566,25 @@ def test_award_access_rules(people, permission, target, allowed):
     cast, grant, _other = people
     obj = {"grant": grant, "report": grant.reports[0], None: None}[target]
     assert {name for name, user in cast.items() if can(user, permission, obj)} == allowed
+
+
+def test_steering_reads_the_payment_plan_without_references(people):
+    cast, grant, _other = people
+    first, _second = grant.tranches
+    ops.mark_paid(first, actor=None, paid_on=TODAY, reference="BANK-778", override_reason=None)
+    seen = {
+        name: [(t.amount, t.paid_on, t.reference) for t in ops.payment_plan(grant, cast[name])]
+        for name in ("convenor", "steering", "grantee")
+    }
+    assert (
+        seen["convenor"]
+        == seen["grantee"]
+        == [
+            (500_000, TODAY, "BANK-778"),
+            (500_000, None, None),
+        ]
+    )
+    assert seen["steering"] == [(500_000, TODAY, None), (500_000, None, None)]
 
 
 def test_grantees_list_only_their_own_grants(people):

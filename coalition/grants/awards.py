@@ -19,7 +19,7 @@ Each operation audits and flushes; none commits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -347,9 +347,19 @@ def make_award(
     except ValueError as exc:
         raise DomainError(_("Choose from the list."), "payee") from exc
     payee_name, payee_country = _payee_of(application, payee)
-    reports = sorted(reports, key=lambda r: (r.due_on, ReportKind(r.kind) == ReportKind.FINAL))
     _check_reports(reports, starts_on, ends_on)
     _check_tranches(tranches, amount, currency, len(reports))
+    # Reports are kept in due order; the tranches' conditions follow them there.
+    order = sorted(
+        range(len(reports)),
+        key=lambda i: (reports[i].due_on, ReportKind(reports[i].kind) == ReportKind.FINAL),
+    )
+    new_index = {old: new for new, old in enumerate(order)}
+    reports = [reports[i] for i in order]
+    tranches = [
+        replace(t, after_report=new_index[t.after_report]) if t.after_report is not None else t
+        for t in tranches
+    ]
 
     _check_budget(round_, lock_budgets(round_), amount)
     # Another award of this application may have been committed while we waited.
@@ -613,7 +623,47 @@ def mark_paid(
             "override_reason": override,
         },
     )
+    _tell_grantees(award, f"grant_tranche_paid:{tranche.id}", "grant_changed")
     complete_if_done(award, actor=actor)
+
+
+@dataclass
+class PlannedTranche:
+    """A tranche as a page shows it; what the reader may not see is None."""
+
+    id: int
+    planned_on: date
+    amount: int
+    waits_for: ReportKind | None
+    waits_for_due_on: date | None
+    condition_met: bool
+    paid_on: date | None
+    reference: str | None
+    override_reason: str | None
+
+
+def payment_plan(award: Award, reader: Any) -> list[PlannedTranche]:
+    """The grant's tranches in date order. Payment references only for those the
+    policy lets see them (``awards.payment_details``: staff and the grantee, not
+    steering members); override reasons for staff only (``awards.manage``)."""
+    from coalition.policy import can
+
+    references = can(reader, "awards.payment_details", award)
+    reasons = can(reader, "awards.manage", award)
+    return [
+        PlannedTranche(
+            id=t.id,
+            planned_on=t.planned_on,
+            amount=t.amount,
+            waits_for=t.condition_report.kind if t.condition_report else None,
+            waits_for_due_on=t.condition_report.due_on if t.condition_report else None,
+            condition_met=t.condition_met,
+            paid_on=t.paid_on,
+            reference=t.payment_reference if references else None,
+            override_reason=t.override_reason if reasons else None,
+        )
+        for t in award.tranches
+    ]
 
 
 def complete_if_done(award: Award, *, actor: User | None) -> bool:
