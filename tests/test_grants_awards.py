@@ -472,19 +472,38 @@ def _count_queries(fn):
 
 
 def test_money_figures_take_a_constant_number_of_queries(app):
-    def measure(grants, tranches):
+    def measure(grants, tranches, interim_reports):
         round_ = make_round(budget=10**12)
+        reports = [
+            ops.ReportInput(ReportKind.INTERIM, TODAY + timedelta(days=30 * (i + 1)))
+            for i in range(interim_reports)
+        ] + [ops.ReportInput(ReportKind.FINAL, TODAY + timedelta(days=400))]
         for _ in range(grants):
-            grant = award(approved(round_, amount=1_200_000), tranches=plan(1_200_000, tranches))
+            grant = award(
+                approved(round_, amount=1_200_000),
+                tranches=plan(1_200_000, tranches),
+                reports=reports,
+            )
             ops.mark_paid(grant.tranches[0], actor=None, paid_on=TODAY, reference="T")
         fund = round_.fund
         db.session.flush()
         db.session.expire_all()
         fund = db.session.get(Fund, fund.id)
-        return _count_queries(lambda: (ops.round_figures(fund), ops.fund_figures(fund)))
+        later = TODAY + timedelta(days=45)  # some reports overdue, some due
+        figures = []
 
-    small = measure(1, 1)
-    large = measure(8, 6)
+        def read():
+            figures.append(ops.round_figures(fund, today=later))
+            figures.append(ops.fund_figures(fund, today=later))
+
+        queries = _count_queries(read)
+        (row,), total = figures
+        assert row.grants == total.grants == grants
+        assert total.reports_overdue == grants * min(interim_reports, 1)
+        return queries
+
+    small = measure(1, 1, 0)
+    large = measure(8, 6, 5)
     assert small == large == 2, (small, large)
 
 
