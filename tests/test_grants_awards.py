@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coalition.accounts.models import Role
@@ -186,6 +186,75 @@ def test_a_round_budget_never_drops_below_its_grants(app):
     assert message == "The round's grants already hold $20,000.00: its budget cannot be less."
     assert lower(2_000_000)["budget"] == [3_000_000, 2_000_000]
     assert ops.money_left(round_) == 0
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["award", "amend", "cancel", "pay"]),
+        st.integers(0, 5),  # which application
+        st.integers(1, 12),  # twelfths of the request (amend); quarters, tranches (award)
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=OPERATIONS, budget=st.integers(1, 40))
+def test_no_sequence_of_operations_breaks_the_budget_rule(app, operations, budget):
+    savepoint = db.session.begin_nested()
+    try:
+        _random_operations(operations, budget * 250_000)
+    finally:
+        savepoint.rollback()
+        db.session.expire_all()
+
+
+def _random_operations(operations, budget):
+    """Awards, amendments, cancellations and payments in any order: whatever is refused,
+    the round never commits more than its budget, each active grant's tranches add up
+    to its amount, and the SQL figures agree with the grants themselves."""
+    round_ = make_round(budget=budget)
+    requests = [1_000_000, 500_000, 2_000_000, 750_000, 1_250_000, 300_000]
+    applications = [approved(round_, amount=a) for a in requests]
+    grants: dict[int, Award] = {}
+    for name, which, n in operations:
+        application = applications[which]
+        grant = grants.get(which)
+        with contextlib.suppress(DomainError), db.session.begin_nested():
+            if grant is None or name == "award":  # the first move on an application
+                parts = min(n, 4)
+                amount = application.requested_amount * (1 + n % 4) // 4
+                grants[which] = award(application, amount=amount, tranches=plan(amount, parts))
+            elif name == "amend":
+                amount = application.requested_amount * n // 12
+                rest = amount - grant.paid_total
+                tranches = plan(rest, 1) if rest > 0 else []
+                ops.amend(grant, actor=None, reason="Random", version=None, amount=amount,
+                          tranches=tranches, reduction_reason="Random")  # fmt: skip
+            elif name == "cancel":
+                ops.cancel(grant, actor=None, reason="Random")
+            elif name == "pay":
+                unpaid = [t for t in grant.tranches if not t.is_paid]
+                if unpaid:
+                    ops.mark_paid(unpaid[0], actor=None, paid_on=TODAY, reference="R")
+        db.session.expire_all()
+        live = [g for g in grants.values() if db.session.get(Award, g.id) is not None]
+        committed = sum(g.committed for g in live)
+        assert committed <= budget
+        for g in live:
+            if g.status == GrantStatus.ACTIVE:
+                assert sum(t.amount for t in g.tranches) == g.amount
+        (figures,) = ops.round_figures(round_.fund)
+        assert (figures.awarded, figures.paid) == (
+            committed,
+            sum(g.paid_total for g in live),
+        )
+        assert ops.money_left(round_) == budget - committed
 
 
 # -- Tranches --------------------------------------------------------------------------
