@@ -330,3 +330,48 @@ def test_a_double_submit_submits_once(app):
         )
         == 1
     )
+
+
+@pytest.mark.committing
+def test_two_reports_submitted_at_once_move_the_application_once(app):
+    grant = award(approved(make_round()))
+    for report in grant.reports:
+        ops.save_draft(report, actor=grantee_of(grant), version=None, values=SECTIONS)
+    ids = [r.id for r in grant.reports]
+    application_id = grant.application_id
+    db.session.commit()
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def attempt(report_id):
+        with app.app_context():
+            report = db.session.get(GranteeReport, report_id)
+            person = report.award.application.applicant
+            db.session.commit()
+            barrier.wait()
+            try:
+                ops.submit(report, actor=person)
+                db.session.commit()
+                outcomes.append("submitted")
+            except Exception as exc:
+                db.session.rollback()
+                outcomes.append(f"error: {exc!r}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes == ["submitted", "submitted"], outcomes
+    from coalition.grants.models import Application, ApplicationStatusChange
+
+    assert db.session.get(Application, application_id).status == ApplicationStatus.REPORTING
+    steps = db.session.scalars(
+        sa.select(ApplicationStatusChange.to_status).where(
+            ApplicationStatusChange.application_id == application_id
+        )
+    ).all()
+    assert sorted(steps) == sorted([ApplicationStatus.AWARDED, ApplicationStatus.REPORTING])

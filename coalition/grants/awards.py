@@ -271,11 +271,13 @@ def _check_budget(
         )
 
 
-def _lock_award(award: Award) -> None:
-    """Take turns on the grant's row, then read it, its tranches and reports as they
-    stand now (another request may have changed them while this one waited)."""
+def lock_award(award: Award) -> None:
+    """Take turns on the grant's row, then read it, its application, tranches and
+    reports as they stand now (another request may have changed them while this one
+    waited). Pending changes to them are lost: flush before."""
     db.session.execute(sa.select(Award.id).where(Award.id == award.id).with_for_update())
     db.session.refresh(award)
+    db.session.refresh(award.application)
     for model in (Tranche, GranteeReport):
         db.session.execute(
             sa.select(model)
@@ -288,7 +290,8 @@ def _lock_award(award: Award) -> None:
 # -- Awarding ---------------------------------------------------------------------
 
 
-def _record_application(application: Application, old, new, actor, reason=None) -> None:
+def record_status_change(application: Application, old, new, actor, reason=None) -> None:
+    """A step of the application's status history (as ``applications`` writes them)."""
     application.status_changes.append(
         ApplicationStatusChange(
             from_status=old, to_status=new, reason=reason, actor_id=getattr(actor, "id", None)
@@ -389,7 +392,7 @@ def make_award(
     award.tranches.extend(_tranche_rows(tranches, report_rows))
     db.session.add(award)
     old = application.move_to(ApplicationStatus.AWARDED)
-    _record_application(application, old, ApplicationStatus.AWARDED, actor, reduction)
+    record_status_change(application, old, ApplicationStatus.AWARDED, actor, reduction)
     db.session.flush()
     audit.record(
         "award.made",
@@ -456,7 +459,7 @@ def amend(
     if conditions is not None and len(conditions.strip()) > CONDITIONS_MAX:
         raise DomainError(_("Use at most %(n)d characters here.", n=CONDITIONS_MAX), "conditions")
     budgets = lock_budgets(round_)  # the fund's row, the round's, then the grant's
-    _lock_award(award)
+    lock_award(award)
     if version is not None and int(version) != award.version:
         raise _stale()
     if award.status != GrantStatus.ACTIVE:
@@ -540,7 +543,7 @@ def cancel(award: Award, *, actor: User | None, reason: str) -> int:
     Returns the amount freed.
     """
     reason = _reason(reason, _("Give the reason for cancelling the grant."))
-    _lock_award(award)
+    lock_award(award)
     before = award.committed
     old = award.move_to(GrantStatus.CANCELLED)
     dropped = [t for t in award.tranches if not t.is_paid]
@@ -580,7 +583,7 @@ def mark_paid(
     """
     today = today or today_utc()
     award = tranche.award
-    _lock_award(award)
+    lock_award(award)
     if award.status != GrantStatus.ACTIVE:
         raise DomainError(_("Only the tranches of an active grant are paid."))
     if tranche.is_paid:
@@ -680,11 +683,11 @@ def complete_if_done(award: Award, *, actor: User | None) -> bool:
     award.completed_at = utcnow()
     application = award.application
     if application.status == ApplicationStatus.AWARDED:
-        _record_application(
+        record_status_change(
             application, application.move_to(ApplicationStatus.REPORTING),
             ApplicationStatus.REPORTING, actor,
         )  # fmt: skip
-    _record_application(
+    record_status_change(
         application, application.move_to(ApplicationStatus.COMPLETED),
         ApplicationStatus.COMPLETED, actor,
     )  # fmt: skip
@@ -915,7 +918,7 @@ def approve_from_waitlist(application: Application, *, actor: User | None, reaso
     then be awarded. Through the one transition table; audited."""
     reason = _reason(reason, _("Give the reason for approving it from the waitlist."))
     old = application.move_to(ApplicationStatus.APPROVED)
-    _record_application(application, old, ApplicationStatus.APPROVED, actor, reason)
+    record_status_change(application, old, ApplicationStatus.APPROVED, actor, reason)
     db.session.flush()
     audit.record(
         "application.approved_from_waitlist",

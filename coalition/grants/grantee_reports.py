@@ -236,6 +236,9 @@ def submit(report: GranteeReport, *, actor: User, now: datetime | None = None) -
         db.session.flush()
     except StaleDataError as exc:
         raise _stale() from exc
+    # Submissions take turns with the grant's other changes (a second report submitted
+    # at once, staff answering): the first moves the application to "reporting" once.
+    award_ops.lock_award(report.award)
     old = ReportStatus(report.status)
     result = db.session.execute(
         sa.update(GranteeReport)
@@ -271,7 +274,7 @@ def submit(report: GranteeReport, *, actor: User, now: datetime | None = None) -
     )
     application = report.award.application
     if application.status == ApplicationStatus.AWARDED:
-        award_ops._record_application(
+        award_ops.record_status_change(
             application,
             application.move_to(ApplicationStatus.REPORTING),
             ApplicationStatus.REPORTING,
@@ -305,7 +308,7 @@ def _convenors() -> list[User]:
 
 
 def _staff_answer(report: GranteeReport, target: ReportStatus, actor, comment) -> ReportStatus:
-    award_ops._lock_award(report.award)
+    award_ops.lock_award(report.award)
     if report.award.status != GrantStatus.ACTIVE:
         raise DomainError(_("This grant is no longer active: its reports are closed."))
     old = report.move_to(target)
