@@ -375,3 +375,33 @@ def test_two_reports_submitted_at_once_move_the_application_once(app):
         )
     ).all()
     assert sorted(steps) == sorted([ApplicationStatus.AWARDED, ApplicationStatus.REPORTING])
+
+
+@pytest.mark.committing
+def test_two_reminder_runs_at_once_send_each_reminder_once(app):
+    grants = [award(approved(make_round())) for _ in range(3)]
+    today = grants[0].reports[0].due_on - timedelta(days=3)
+    db.session.commit()
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    errors: list[str] = []
+
+    def run():
+        with app.app_context():
+            barrier.wait()
+            try:
+                ops.send_report_reminders(today=today)
+                db.session.commit()
+            except Exception as exc:
+                db.session.rollback()
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(outbox("grant_report_reminder")) == 3
