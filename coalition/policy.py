@@ -473,3 +473,119 @@ def _read_report(user, report) -> bool:
 @rule("reports.delete")
 def _delete_report(user, _report) -> bool:
     return Role.CONVENOR in user.roles
+
+
+# -- Grants and grantee reports -------------------------------------------------
+#
+# A grant's grantee is its applicant, or a contact (with the member-contact role)
+# of the member organisation it was made to. Grantees reach their own grants
+# only and file their reports; staff see and change everything; steering
+# members read grants and the money figures, without payment references or
+# override reasons; reviewers (as such) see nothing here.
+
+
+def is_grantee(user, award) -> bool:
+    """The user reports on this grant: its applicant, or a contact of its member."""
+    import sqlalchemy as sa
+
+    from coalition.extensions import db
+    from coalition.members.models import MemberContact
+
+    if award is None:
+        return False
+    application = award.application
+    if application.applicant_id == user.id:
+        return True
+    if application.member_id is None or Role.MEMBER_CONTACT not in user.roles:
+        return False
+    return bool(
+        db.session.scalar(
+            sa.select(sa.literal(True)).where(
+                MemberContact.member_id == application.member_id,
+                MemberContact.user_id == user.id,
+                MemberContact.erased_at.is_(None),
+            )
+        )
+    )
+
+
+def visible_awards(user: Any, *, grantee_only: bool = False):
+    """``awards.view`` as a condition on ``Award``, for lists: every grant for staff and
+    steering (unless ``grantee_only``), else the grants the user reports on. Beside the
+    rule so that the two cannot drift; fails closed."""
+    import sqlalchemy as sa
+
+    from coalition.grants.award_models import Award
+    from coalition.grants.models import Application
+    from coalition.members.models import MemberContact
+
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return sa.false()
+    if not grantee_only and can(user, "awards.figures"):
+        return sa.true()
+    own = Application.applicant_id == user.id
+    if Role.MEMBER_CONTACT in user.roles:
+        own = sa.or_(
+            own,
+            Application.member_id.in_(
+                sa.select(MemberContact.member_id).where(
+                    MemberContact.user_id == user.id, MemberContact.erased_at.is_(None)
+                )
+            ),
+        )
+    return Award.application_id.in_(sa.select(Application.id).where(own))
+
+
+@rule("awards.manage")
+def _manage_awards(user, _obj) -> bool:
+    """Award, amend, cancel, pay tranches, answer reports, approve from the waitlist: staff."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("awards.figures")
+def _award_figures(user, _obj) -> bool:
+    """Every grant and the money figures of rounds and funds, read-only: staff and steering."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("awards.view")
+def _view_award(user, award) -> bool:
+    """One grant: staff, steering members, and its grantees."""
+    if award is None:
+        return False
+    return has_any_role(user, Role.CONVENOR, Role.STEERING) or is_grantee(user, award)
+
+
+@rule("awards.payment_details")
+def _payment_details(user, award) -> bool:
+    """Payment references of a grant's tranches: staff, and the grantee (to match the
+    transfers they receive); not steering members. Override reasons: ``awards.manage``."""
+    if award is None:
+        return False
+    return Role.CONVENOR in user.roles or is_grantee(user, award)
+
+
+@rule("awards.read_report")
+def _read_grant_report(user, report) -> bool:
+    """A grantee report and its files: staff, steering members, and the grant's grantees."""
+    return report is not None and _view_award(user, report.award)
+
+
+@rule("awards.file_report")
+def _file_grant_report(user, report) -> bool:
+    """Write and submit a report: the grant's grantees, while the grant is active and the
+    report open (due, or sent back for changes)."""
+    from coalition.grants.award_models import GrantStatus
+
+    return (
+        report is not None
+        and report.is_open
+        and report.award.status == GrantStatus.ACTIVE
+        and is_grantee(user, report.award)
+    )
+
+
+@rule("awards.review_report")
+def _review_grant_report(user, report) -> bool:
+    """Accept a submitted report or ask for changes: staff."""
+    return report is not None and Role.CONVENOR in user.roles

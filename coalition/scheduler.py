@@ -119,6 +119,26 @@ def remove_old_reports() -> None:
         log.info("old reports removed", extra={"fields": {"count": count}})
 
 
+def remind_grantees() -> None:
+    """Remind grantees of reports due in 14 and in 3 days, then weekly while overdue."""
+    from coalition.grants.grantee_reports import send_report_reminders
+
+    count = send_report_reminders()
+    db.session.commit()
+    if count:
+        log.info("grantee report reminders queued", extra={"fields": {"count": count}})
+
+
+def report_grants_due() -> None:
+    """Tell the convenors, once a week, of tranches due this week and reports overdue."""
+    from coalition.grants.grantee_reports import send_staff_digest
+
+    count = send_staff_digest()
+    db.session.commit()
+    if count:
+        log.info("grants digest queued", extra={"fields": {"convenors": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -133,6 +153,9 @@ def build_scheduler(app) -> BlockingScheduler:
         ),
         (remind_reviewers, {"trigger": "cron", "hour": 7, "minute": 0}),
         (report_overdue_reviews, {"trigger": "cron", "hour": 7, "minute": 15}),
+        # Grants: daily runs, each reminder and each week's digest sent once (outbox keys).
+        (remind_grantees, {"trigger": "cron", "hour": 7, "minute": 30}),
+        (report_grants_due, {"trigger": "cron", "hour": 7, "minute": 45}),
     ]
     # Steering reports.
     jobs += [

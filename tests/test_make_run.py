@@ -183,6 +183,6 @@ def test_make_run_serves_on_its_port_and_stops_cleanly_on_ctrl_c(tmp_path):
         os.close(master)
     text = output.get()
     assert proc.returncode == 0, text[-3000:]
-    assert "Segmentation fault" not in text and "***" not in text, text[-3000:]
+    assert "Segmentation fault" not in text and "make: ***" not in text, text[-3000:]
     assert left == [], left
     assert "Stopped." in text

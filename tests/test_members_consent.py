@@ -172,7 +172,7 @@ def test_withdrawal_takes_the_member_out_at_once_audited_and_staff_told(client, 
 
     (message,) = outbox("member_edited_by_contact")
     assert message.recipient == "staff@coalition.example"
-    assert "Amina Diallo changed the profile of Observatoire Numérique du Sahel" in (
+    assert "“Observatoire Numérique du Sahel” was changed by its contact Amina Diallo" in (
         message.body_text
     )
 

@@ -388,12 +388,16 @@ def test_s8_plain_text_emails_never_put_user_text_on_a_line_of_its_own(app, temp
             continue
         if name == "link":
             context[name] = "http://localhost/our-own-link"
-        elif name in ("hours", "minutes", "days", "total"):
+        elif name in ("hours", "minutes", "days", "total", "count", "tranches", "reports"):
             context[name] = 2
+        elif name in ("accepted", "final", "overdue"):
+            context[name] = True
         elif name == "roles":
             context[name] = [MARK]
         elif name == "rounds":
-            context[name] = [{"title": MARK, "count": 2, "link": "http://localhost/r"}]
+            context[name] = [
+                {"title": MARK, "count": 2, "tranches": 2, "reports": 1, "link": "http://localhost/r"}
+            ]
         else:
             context[name] = MARK
     with app.test_request_context():
@@ -556,6 +560,7 @@ def test_s19_production_refuses_a_secret_key_of_low_variety(key):
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
         "SESSION_COOKIE_SECURE": True,
         "MAIL_BACKEND": "smtp",
+        "BASE_URL": "https://coalition.example.org",
     }
     check_production(good)
     check_production({**good, "SECRET_KEY": secrets.token_hex(16)})

@@ -544,12 +544,14 @@ def _disposition_names(name: str) -> dict[str, str]:
 
 
 def orphans(*, older_than: timedelta | None = None) -> list[str]:
-    """Stored names in the upload folder that no Attachment row refers to, sorted.
+    """Stored names in the upload folder that no attachment row (of an application or
+    of a grantee report) refers to, sorted.
 
     With ``older_than``, only files last written before that long ago (a
     younger file may belong to an upload whose row is not committed yet).
     Temporary files of writes in progress are never listed.
     """
+    from coalition.grants.award_models import ReportAttachment
     from coalition.grants.models import Attachment
 
     folder = Path(current_app.config["UPLOAD_FOLDER"])
@@ -566,11 +568,11 @@ def orphans(*, older_than: timedelta | None = None) -> list[str]:
     known: set[str] = set()
     for start in range(0, len(on_disk), 500):
         chunk = on_disk[start : start + 500]
-        known.update(
-            db.session.scalars(
-                sa.select(Attachment.stored_name).where(Attachment.stored_name.in_(chunk))
+        # Applications' and grantee reports' files share the folder.
+        for model in (Attachment, ReportAttachment):
+            known.update(
+                db.session.scalars(sa.select(model.stored_name).where(model.stored_name.in_(chunk)))
             )
-        )
     return sorted(name for name in on_disk if name not in known)
 
 

@@ -284,12 +284,14 @@ def update_round(
 ) -> dict[str, list[Any]]:
     """Change a round and its rubric; returns the field-level changes.
 
-    The same rules as ``create_round``, plus: a stale version is refused, and
-    the rubric stays as it is once the round is in review.
+    The same rules as ``create_round``, plus: a stale version is refused, the
+    budget never goes below what the round's grants commit, and the rubric
+    stays as it is once the round is in review.
     """
     check_version(round_, version)
     values = _clean_values(values)
     _check_round(round_.fund, values, criteria, round_id=round_.id)
+    _check_awards_fit(round_, values["budget"])
     rubric_before = _rubric(round_)
     wanted = [f"{c['name']} (weight {int(c['weight'])})" for c in criteria]
     guidance_before = [c.guidance for c in round_.criteria]
@@ -312,6 +314,25 @@ def update_round(
         audit.record("round.updated", round_, actor=actor, changes=changes)
         db.session.flush()
     return changes
+
+
+def _check_awards_fit(round_: Round, budget: int) -> None:
+    """A round's budget never goes below what its grants commit: checked with the fund's
+    and the round's rows locked, as awards are (``awards.lock_budgets``)."""
+    from coalition.grants import awards
+
+    if budget is None or budget >= round_.budget:
+        return
+    awards.lock_budgets(round_)
+    committed, _in_fund = awards.committed_in(round_.id, round_.fund_id)
+    if budget < committed:
+        raise DomainError(
+            _(
+                "The round's grants already hold %(amount)s: its budget cannot be less.",
+                amount=format_money(committed, round_.currency),
+            ),
+            "budget",
+        )
 
 
 def move_round(

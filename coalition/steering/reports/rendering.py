@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pikepdf
 from flask import current_app, g, render_template
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
@@ -36,8 +36,10 @@ from flask_babel import gettext as _
 from coalition.config import LANGUAGES, RTL_LANGUAGES
 from coalition.db import utcnow
 from coalition.i18n import _format_datetime, forget_cached_labels
-from coalition.steering.reports.fetcher import StaticOnlyFetcher
 from coalition.steering.reports.kinds import ReportRequest, get_kind
+
+if TYPE_CHECKING:  # WeasyPrint and pikepdf load in the job that draws, not at start-up
+    from coalition.steering.reports.fetcher import StaticOnlyFetcher
 
 log = logging.getLogger("coalition.reports")
 
@@ -186,6 +188,8 @@ def check_fonts() -> None:
 
 
 def fetcher_for_app() -> StaticOnlyFetcher:
+    from coalition.steering.reports.fetcher import StaticOnlyFetcher
+
     return StaticOnlyFetcher(current_app.static_folder, current_app.config["BASE_URL"])
 
 
@@ -256,6 +260,8 @@ def render_pdf(
             log.error("report render failed", extra={"fields": {"exitcode": process.exitcode}})
             raise ReportError(_("The report could not be drawn."))
         data = Path(out).read_bytes()
+    import pikepdf
+
     with pikepdf.open(io.BytesIO(data)) as pdf:
         pages = len(pdf.pages)
     return RenderedReport(pdf=data, pages=pages, seconds=time.monotonic() - started)
