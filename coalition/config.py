@@ -131,6 +131,10 @@ def load_config(instance_path: str) -> dict:
         "JOBS_POLL_SECONDS": _int("JOBS_POLL_SECONDS", 3),
         # The convenors' daily digest of new grant applications, at this hour (UTC).
         "SUBMISSION_DIGEST_HOUR": _hour("SUBMISSION_DIGEST_HOUR", 6),
+        # Nightly backups by the scheduler (flask backup create), the last BACKUP_KEEP kept.
+        "BACKUP_FOLDER": os.environ.get("BACKUP_FOLDER") or str(Path(instance_path) / "backups"),
+        "BACKUP_KEEP": _int("BACKUP_KEEP", 14),
+        "BACKUP_HOUR": _hour("BACKUP_HOUR", 1),
         # Logging.
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
     }

@@ -96,6 +96,15 @@ def report_overdue_reviews() -> None:
         log.info("overdue reviews reported", extra={"fields": {"reviews": count}})
 
 
+def backup_nightly() -> None:
+    """Tonight's backup archive in BACKUP_FOLDER (once per night), keeping the last BACKUP_KEEP."""
+    from coalition.backup import nightly_backup
+
+    written = nightly_backup()
+    if written is not None:
+        log.info("backup written", extra={"fields": {"path": str(written)}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -110,6 +119,7 @@ def build_scheduler(app) -> BlockingScheduler:
         ),
         (remind_reviewers, {"trigger": "cron", "hour": 7, "minute": 0}),
         (report_overdue_reviews, {"trigger": "cron", "hour": 7, "minute": 15}),
+        (backup_nightly, {"trigger": "cron", "hour": app.config["BACKUP_HOUR"], "minute": 45}),
     ]
     for fn, timing in jobs:
         scheduler.add_job(

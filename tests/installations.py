@@ -1,0 +1,150 @@
+"""Whole installations for the operations tests: each with its own database (a
+SQLite file, or a PostgreSQL database beside TEST_DATABASE_URL's) and its own
+instance folder, built by the migrations, used through its own Flask app.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from coalition import create_app
+from coalition.config import normalise_db_url
+from tests.conftest import app_config, is_postgres
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_admin_url() -> str:
+    url = sa.engine.make_url(normalise_db_url(os.environ["TEST_DATABASE_URL"]))
+    return url.set(database="postgres").render_as_string(hide_password=False)
+
+
+def fresh_database_url(tmp_path: Path, name: str) -> str:
+    """A new, empty database: a SQLite file, or a PostgreSQL database named after the
+    test database (dropped first if a previous run left it)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base or not is_postgres(base):
+        return f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+    url = sa.engine.make_url(normalise_db_url(base))
+    database = f"{url.database}_{name}"
+    drop_postgres_database(database)
+    engine = sa.create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    engine.dispose()
+    return url.set(database=database).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(database: str) -> None:
+    engine = sa.create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    engine.dispose()
+
+
+def drop_database(url: str) -> None:
+    if is_postgres(url):
+        drop_postgres_database(sa.engine.make_url(url).database)
+
+
+class Installation:
+    """One installation: ``url``, ``instance`` and an app built for them."""
+
+    def __init__(self, tmp_path: Path, name: str, *, url: str | None = None, **config):
+        self.name = name
+        self.url = url or fresh_database_url(tmp_path, name)
+        self.instance = tmp_path / f"{name}-instance"
+        self.instance.mkdir(mode=0o700, exist_ok=True)
+        self.uploads = self.instance / "uploads"
+        self.backups = tmp_path / f"{name}-backups"
+        previous = os.environ.get("COALITION_INSTANCE_PATH")
+        os.environ["COALITION_INSTANCE_PATH"] = str(self.instance)
+        try:
+            self.app = create_app(
+                app_config(
+                    self.url,
+                    str(self.instance),
+                    UPLOAD_FOLDER=str(self.uploads),
+                    BACKUP_FOLDER=str(self.backups),
+                    **config,
+                )
+            )
+        finally:
+            if previous is None:
+                os.environ.pop("COALITION_INSTANCE_PATH", None)
+            else:
+                os.environ["COALITION_INSTANCE_PATH"] = previous
+
+    @contextmanager
+    def context(self):
+        from coalition.extensions import db
+
+        with self.app.app_context():
+            try:
+                yield
+            finally:
+                db.session.remove()
+
+    def upgrade(self, revision: str = "heads") -> None:
+        from flask_migrate import upgrade
+
+        with self.context():
+            upgrade(revision=revision)
+
+    def cli(self, *args: str):
+        """Run a ``flask`` command against this installation (in its own app context:
+        a command finds the app through ``current_app`` when one is pushed)."""
+        with self.context():
+            return self.app.test_cli_runner().invoke(args=list(args))
+
+    def env(self) -> dict[str, str]:
+        """Environment variables for processes (gunicorn, flask) serving this installation."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "COALITION_INSTANCE_PATH": str(self.instance),
+                "DATABASE_URL": self.url,
+                "UPLOAD_FOLDER": str(self.uploads),
+                "BACKUP_FOLDER": str(self.backups),
+                "SECRET_KEY": "test-secret-key-that-is-long-enough-for-the-checks",
+                "FLASK_APP": "wsgi",
+            }
+        )
+        return env
+
+    def close(self) -> None:
+        from coalition.extensions import db
+
+        with self.app.app_context():
+            db.engine.dispose()
+
+
+def table_contents(installation: Installation) -> dict[str, list[tuple]]:
+    """Every row of every table the database holds (reflected), in a stable order."""
+    from coalition.extensions import db
+
+    contents = {}
+    with installation.context(), db.engine.connect() as conn:
+        quote = conn.dialect.identifier_preparer.quote
+        for table in sorted(sa.inspect(conn).get_table_names()):
+            rows = conn.exec_driver_sql(f"SELECT * FROM {quote(table)}").all()
+            contents[table] = sorted((tuple(r) for r in rows), key=repr)
+    return contents
+
+
+def file_contents(root: Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file under ``root`` by its relative path, leaving out ``skip`` (names)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.name not in skip:
+            found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found
