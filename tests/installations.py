@@ -148,3 +148,74 @@ def file_contents(root: Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]
         if path.is_file() and path.name not in skip:
             found[path.relative_to(root).as_posix()] = path.read_bytes()
     return found
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for_port(port: int, process=None, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process ended with {process.returncode} before listening")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+def start_gunicorn(installation: Installation, log_path: Path, *, workers: int = 1, **env):
+    """gunicorn serving ``installation`` on a free loopback port: (process, port)."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    environment = installation.env()
+    environment.update({k: str(v) for k, v in env.items()})
+    log = open(log_path, "ab")  # noqa: SIM115 - the process writes to it while it runs
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "30",
+            "wsgi:app",
+        ],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    try:
+        wait_for_port(port, process)
+    except RuntimeError:
+        stop(process)
+        raise RuntimeError(log_path.read_text(errors="replace")[-3000:]) from None
+    return process, port
+
+
+def stop(process, timeout: float = 10.0) -> None:
+    """Stop a process this test started (its own session: gunicorn and its workers)."""
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
