@@ -134,7 +134,7 @@ def _excluded_paths() -> set[Path]:
         excluded.add(Path(key_file))
     database = _sqlite_file()
     if database is not None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", "-scheduler.lock"):
             excluded.add(Path(f"{database}{suffix}"))
     return {p.resolve() for p in excluded}
 

@@ -95,9 +95,12 @@ def seed_demo_command(if_empty):
 @with_appcontext
 def scheduler_command():
     """Run the scheduler process (one per installation, beside the web server)."""
-    from coalition.scheduler import run_forever
+    from coalition.scheduler import SchedulerAlreadyRunning, run_forever
 
-    run_forever()
+    try:
+        run_forever()
+    except SchedulerAlreadyRunning as exc:
+        raise click.ClickException(f"Not starting: {exc} (one scheduler per installation).")
 
 
 @click.command("deliver-mail")

@@ -168,7 +168,9 @@ def wait_for_port(port: int, process=None, timeout: float = 30.0, host: str = "1
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
-def start_gunicorn(installation: Installation, log_path: Path, *, workers: int = 1, **env):
+def start_gunicorn(
+    installation: Installation, log_path: Path, *, workers: int = 1, app: str = "wsgi:app", **env
+):
     """gunicorn serving ``installation`` on a free loopback port: (process, port)."""
     import subprocess
     import sys
@@ -186,7 +188,8 @@ def start_gunicorn(installation: Installation, log_path: Path, *, workers: int =
             str(workers),
             "--timeout",
             "30",
-            "wsgi:app",
+            "--no-control-socket",
+            app,
         ],
         cwd=PROJECT_ROOT,
         env=environment,
@@ -197,10 +200,33 @@ def start_gunicorn(installation: Installation, log_path: Path, *, workers: int =
     log.close()
     try:
         wait_for_port(port, process)
+        wait_until_serving(port, process)
     except RuntimeError:
         stop(process)
         raise RuntimeError(log_path.read_text(errors="replace")[-3000:]) from None
     return process, port
+
+
+def wait_until_serving(port: int, process, timeout: float = 60.0) -> None:
+    """Until the app answers /healthz (workers import the app after the port opens)."""
+    import http.client
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn ended with {process.returncode}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.2)
+    raise RuntimeError(f"the app on port {port} does not answer /healthz")
 
 
 def stop(process, timeout: float = 10.0) -> None:
