@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
 import tarfile
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,21 @@ def test_the_scheduler_runs_the_nightly_backup_at_backup_hour(app):
     job = build_scheduler(app).get_job("backup_nightly")
     assert job is not None
     assert "hour='4'" in str(job.trigger)
+
+
+def test_an_older_pg_dump_than_the_server_is_refused_with_what_to_install(
+    source, tmp_path, monkeypatch
+):
+    if source.app.extensions["sqlalchemy"].engines[None].dialect.name != "postgresql":
+        pytest.skip("pg_dump is for PostgreSQL")
+    fake = tmp_path / "bin" / "pg_dump"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 11.22 (Debian 11.22-1)'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    result = source.cli("backup", "create", str(tmp_path / "never.tar.gz"))
+    assert result.exit_code != 0
+    assert "pg_dump is version 11" in result.output
+    assert "apt-get install postgresql-client-" in result.output
+    assert not (tmp_path / "never.tar.gz").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bin"]  # no temporary left either

@@ -88,6 +88,26 @@ def test_systemd_units_are_hardened_and_run_as_a_dedicated_user(unit):
     assert "u coalition " in (UNITS / "coalition.sysusers.conf").read_text()
 
 
+@pytest.mark.parametrize("unit", ["coalition-web.service", "coalition-scheduler.service"])
+def test_systemd_accepts_the_units(unit, tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # Only the installation path changed, so that ExecStart names a real program.
+    rendered = tmp_path / unit
+    rendered.write_text((UNITS / unit).read_text().replace("/srv/coalition/", f"{PROJECT_ROOT}/"))
+    result = subprocess.run(
+        [analyze, "verify", str(rendered)], capture_output=True, text=True, timeout=60
+    )
+    complaints = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        # This machine may lack the units named in After= (PostgreSQL, Redis).
+        if line.strip() and "postgresql.service" not in line and "redis-server" not in line
+    ]
+    assert result.returncode == 0 and not complaints, complaints
+
+
 def test_nginx_body_limit_is_the_apps_max_content_length(app):
     from coalition.config import load_config
 
