@@ -66,6 +66,11 @@ class Installation:
         self.instance.mkdir(mode=0o700, exist_ok=True)
         self.uploads = self.instance / "uploads"
         self.backups = tmp_path / f"{name}-backups"
+        from coalition.extensions import limiter
+
+        # ``limiter`` is one module-level object that create_app re-points to the new
+        # app: put it back for the session's app (as tests/test_throttle.py does).
+        saved_limiter = dict(limiter.__dict__)
         previous = os.environ.get("COALITION_INSTANCE_PATH")
         os.environ["COALITION_INSTANCE_PATH"] = str(self.instance)
         try:
@@ -79,6 +84,8 @@ class Installation:
                 )
             )
         finally:
+            limiter.__dict__.clear()
+            limiter.__dict__.update(saved_limiter)
             if previous is None:
                 os.environ.pop("COALITION_INSTANCE_PATH", None)
             else:
