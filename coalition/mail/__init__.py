@@ -3,8 +3,9 @@
 ``queue_email`` renders a message in the recipient's language and adds it to
 the outbox; the scheduler's ``deliver_due`` sends what is due over SMTP,
 retrying with back-off. A message is identified by its key, so queuing the
-same key twice queues it once, and a message is sent at most once per
-successful SMTP transaction.
+same key twice queues it once, and a message is sent at most once: one
+interrupted while being handed to the server is marked failed, never sent
+again (see ``deliver_due``).
 """
 
 from __future__ import annotations
