@@ -49,8 +49,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_templates(app)
 
     from coalition.core import enforce_two_factor, init_error_pages
-    from coalition.security import init_commit_point, init_security_headers
+    from coalition.security import init_commit_point, init_https_redirect, init_security_headers
 
+    init_https_redirect(app)
     app.before_request(enforce_two_factor)
     init_error_pages(app)
     init_request_logging(app)

@@ -17,6 +17,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(deliver_mail_command)
+    app.cli.add_command(backup_cli)
     from coalition.members.cli import members_cli
 
     app.cli.add_command(members_cli)
@@ -97,9 +98,12 @@ def seed_demo_command(if_empty):
 @with_appcontext
 def scheduler_command():
     """Run the scheduler process (one per installation, beside the web server)."""
-    from coalition.scheduler import run_forever
+    from coalition.scheduler import SchedulerAlreadyRunning, run_forever
 
-    run_forever()
+    try:
+        run_forever()
+    except SchedulerAlreadyRunning as exc:
+        raise click.ClickException(f"Not starting: {exc} (one scheduler per installation).")
 
 
 @click.command("deliver-mail")
@@ -110,3 +114,49 @@ def deliver_mail_command():
 
     counts = deliver_due()
     click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@click.group("backup")
+def backup_cli():
+    """Back up and restore the database, the uploads and the files under instance/."""
+
+
+@backup_cli.command("create")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_create_command(path):
+    """Write one archive (0600) to PATH: database, uploads, instance files, manifest."""
+    from coalition.backup import BackupError, create_backup
+
+    try:
+        manifest = create_backup(path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(
+        f"Backup written to {path}: {len(manifest.members)} files, "
+        f"schema revision {', '.join(manifest.revisions)}. "
+        "The secret key is not in it: keep it apart (see the README)."
+    )
+
+
+@backup_cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_restore_command(path):
+    """Restore the archive at PATH into this empty installation (every checksum checked first)."""
+    from coalition.backup import BackupError, restore_backup
+
+    try:
+        result = restore_backup(path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc))
+    revisions = ", ".join(result.manifest["schema_revisions"])
+    click.echo(
+        f"Restored the backup of {result.manifest['created_at']} "
+        f"(schema revision {revisions}, {result.files} files)."
+    )
+    if result.needs_upgrade:
+        click.echo(
+            "The backup's schema is older than this release: run `flask db upgrade` now, "
+            "before serving."
+        )

@@ -164,6 +164,10 @@ def load_config(instance_path: str) -> dict:
         "REPORTS_KEEP_DAYS": _int("REPORTS_KEEP_DAYS", 365),
         "REPORT_RENDER_SECONDS": _int("REPORT_RENDER_SECONDS", 120),
         "COALITION_NAME": os.environ.get("COALITION_NAME", "Coalition"),
+        # Nightly backups by the scheduler (flask backup create), the last BACKUP_KEEP kept.
+        "BACKUP_FOLDER": os.environ.get("BACKUP_FOLDER") or str(Path(instance_path) / "backups"),
+        "BACKUP_KEEP": _int("BACKUP_KEEP", 14),
+        "BACKUP_HOUR": _hour("BACKUP_HOUR", 1),
         # Logging.
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
     }

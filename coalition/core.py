@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -45,6 +46,14 @@ def healthz():
     return jsonify(status="ok", database="up")
 
 
+@bp.route("/errors/413")
+def too_large():
+    """The page nginx shows when it refuses a body over client_max_body_size (deploy/nginx):
+    the app's own 413 page, in the reader's language, never nginx's."""
+    title, advice = ERROR_TEXT[413]
+    return _error_page(413, _(title), _(advice))
+
+
 # Endpoints a signed-in person may reach before finishing two-factor enrolment.
 ENROLMENT_OPEN = frozenset(
     {
@@ -52,6 +61,7 @@ ENROLMENT_OPEN = frozenset(
         "accounts.sign_out",
         "accounts.set_language",
         "core.healthz",
+        "core.too_large",
         "static",
     }
 )
@@ -91,6 +101,10 @@ ERROR_TEXT = {
         "Make the file smaller, or send fewer files at once, and try again.",
     ),
     429: ("Too many attempts", "For your safety we paused this for a while."),
+    503: (
+        "The service is briefly unavailable",
+        "Nothing was saved. Wait a minute and try again.",
+    ),
     500: (
         "Something went wrong on our side",
         "Nothing was saved. Try again in a moment; if it happens again, tell the convenor staff.",
@@ -139,6 +153,22 @@ def init_error_pages(app: Flask) -> None:
         response = make_response(body, status)
         if retry_after:
             response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(sa.exc.DBAPIError)
+    def _database_error(exc):
+        # The database went away (restart, failover, network): the pool drops the
+        # dead connections (pool_pre_ping checks the next ones), and this request
+        # gets a clean 503 page asking to try again, never a traceback.
+        if not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
+            return _server_error(exc)
+        log.error("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        title, advice = ERROR_TEXT[503]
+        body, status = _error_page(503, _(title), _(advice))
+        response = make_response(body, status)
+        response.headers["Retry-After"] = "30"
         return response
 
     @app.errorhandler(Exception)

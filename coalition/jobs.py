@@ -155,6 +155,29 @@ def run(job: Job) -> None:
     db.session.commit()
 
 
+INTERRUPTED = "Interrupted: the scheduler stopped while this job ran; nothing it did was kept."
+
+
+def fail_interrupted() -> int:
+    """Mark failed the jobs left running by a scheduler that died (killed, machine down).
+
+    Called once when the scheduler starts, while it holds the installation's
+    scheduler lock (``coalition.scheduler``), so no other scheduler runs them.
+    A handler writes in the job's final transaction, which never committed:
+    the data is as it was, and an import can be started again. Returns how many.
+    """
+    stale = db.session.scalars(
+        sa.select(Job).where(Job.status == JobStatus.RUNNING).with_for_update()
+    ).all()
+    for job in stale:
+        job.status = JobStatus.FAILED
+        job.error = INTERRUPTED
+        job.finished_at = utcnow()
+        log.warning("job interrupted", extra={"fields": {"job_id": job.id, "kind": job.kind}})
+    db.session.commit()
+    return len(stale)
+
+
 def run_pending(limit: int = 10) -> int:
     """Run queued jobs, oldest first, up to ``limit``. Returns how many ran."""
     ran = 0

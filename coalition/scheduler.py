@@ -7,8 +7,12 @@ the areas' operations, and commits.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import signal
+from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import current_app
@@ -139,6 +143,15 @@ def report_grants_due() -> None:
         log.info("grants digest queued", extra={"fields": {"convenors": count}})
 
 
+def backup_nightly() -> None:
+    """Tonight's backup archive in BACKUP_FOLDER (once per night), keeping the last BACKUP_KEEP."""
+    from coalition.backup import nightly_backup
+
+    written = nightly_backup()
+    if written is not None:
+        log.info("backup written", extra={"fields": {"path": str(written)}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -157,10 +170,11 @@ def build_scheduler(app) -> BlockingScheduler:
         (remind_grantees, {"trigger": "cron", "hour": 7, "minute": 30}),
         (report_grants_due, {"trigger": "cron", "hour": 7, "minute": 45}),
     ]
-    # Steering reports.
+    # Steering reports, and the nightly backup.
     jobs += [
         (send_monthly_reports, {"trigger": "cron", "day": 1, "hour": 4, "minute": 0}),
         (remove_old_reports, {"trigger": "cron", "hour": 3, "minute": 45}),
+        (backup_nightly, {"trigger": "cron", "hour": app.config["BACKUP_HOUR"], "minute": 45}),
     ]
     for fn, timing in jobs:
         scheduler.add_job(
@@ -174,8 +188,74 @@ def build_scheduler(app) -> BlockingScheduler:
     return scheduler
 
 
+class SchedulerAlreadyRunning(RuntimeError):
+    """Another scheduler holds this installation's lock."""
+
+
+# A number of our own for PostgreSQL's advisory lock: "coalition scheduler".
+ADVISORY_LOCK_KEY = 0x636F616C
+
+
+def hold_scheduler_lock(app):
+    """Take the installation's scheduler lock for the life of the process, or raise.
+
+    PostgreSQL: a session advisory lock on a connection kept open (released by
+    the server when the process dies, however it dies). SQLite: an exclusive
+    ``flock`` on a file beside the database (released by the kernel). Returns
+    what must stay referenced while the lock is held.
+    """
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        connection = engine.connect()
+        got = connection.exec_driver_sql(
+            f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})"
+        ).scalar()
+        connection.commit()
+        if not got:
+            connection.close()
+            raise SchedulerAlreadyRunning("another scheduler runs for this database")
+        return connection
+    database = engine.url.database
+    lock_path = (
+        Path(f"{database}-scheduler.lock")
+        if database and database != ":memory:"
+        else Path(app.instance_path) / "scheduler.lock"
+    )
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise SchedulerAlreadyRunning(f"another scheduler holds {lock_path}") from None
+    return descriptor
+
+
+def release_scheduler_lock(held) -> None:
+    with contextlib.suppress(Exception):
+        if isinstance(held, int):
+            os.close(held)
+        else:
+            held.close()
+
+
+def recover_interrupted_work() -> int:
+    """What a killed scheduler left half-done: jobs left running are marked failed (their
+    data untouched), emails left in flight are marked failed (they may have arrived)."""
+    from coalition.jobs import fail_interrupted
+    from coalition.mail import fail_interrupted_sends
+
+    try:
+        return fail_interrupted() + fail_interrupted_sends()
+    finally:
+        db.session.remove()
+
+
 def run_forever() -> None:
     app = current_app._get_current_object()
+    held = hold_scheduler_lock(app)
+    interrupted = recover_interrupted_work()
+    if interrupted:
+        log.warning("interrupted work marked failed", extra={"fields": {"count": interrupted}})
     scheduler = build_scheduler(app)
 
     def _stop(signum, _frame):
@@ -185,4 +265,7 @@ def run_forever() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("scheduler started", extra={"fields": {"jobs": [j.id for j in scheduler.get_jobs()]}})
-    scheduler.start()
+    try:
+        scheduler.start()
+    finally:
+        release_scheduler_lock(held)

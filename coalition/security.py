@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, redirect, request, session
 
 from coalition.extensions import db
 
@@ -44,6 +44,25 @@ def init_security_headers(app: Flask) -> None:
             headers["Cache-Control"] = "no-store"
             headers["Vary"] = "Cookie"
         return response
+
+
+def init_https_redirect(app: Flask) -> None:
+    """In production, a request that reached the app over plain HTTP (the scheme
+    comes from X-Forwarded-Proto when TRUSTED_PROXIES is set) is sent to HTTPS.
+
+    nginx redirects port 80 itself (deploy/nginx); this is the same rule in the
+    app, for a proxy that forwards plain HTTP. ``/healthz`` answers as it is,
+    for local health checks.
+    """
+    if not app.config.get("PRODUCTION"):
+        return
+
+    @app.before_request
+    def _to_https():
+        if request.scheme == "https" or request.endpoint == "core.healthz":
+            return None
+        target = "https://" + request.host + request.full_path.rstrip("?")
+        return redirect(target, code=308 if request.method not in ("GET", "HEAD") else 301)
 
 
 def init_commit_point(app: Flask) -> None:

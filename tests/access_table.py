@@ -114,6 +114,7 @@ ACCESS: dict[str, dict[str, Any]] = {
     # -- core: public pages ---------------------------------------------------------
     "core.home": {"GET": EVERYONE},
     "core.healthz": {"GET": EVERYONE},
+    "core.too_large": {"GET": EVERYONE},
     # -- accounts: sign-up, sign-in and token links (public) --------------------------
     # Signed-in people are sent home from /sign-up and /sign-in: not a denial.
     "accounts.sign_up": {"GET": EVERYONE, "POST": EVERYONE},

@@ -450,6 +450,48 @@ def test_10_a_refused_file_still_keeps_what_was_typed(client, applicant, open_ro
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
 
 
+def test_15_a_full_disk_refuses_the_upload_and_leaves_no_half_file(
+    client, applicant, open_round, uploads, monkeypatch
+):
+    import errno
+
+    application_id = start(client, open_round)
+    real_write = os.write
+
+    def half_then_full(descriptor, data):
+        real_write(descriptor, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    response = upload_with_the_form(
+        client, application_id, sample_files.pdf(), "proposal.pdf", title="Typed before"
+    )
+    monkeypatch.undo()
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "could not be saved on the server" in page and "nothing was kept" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+    assert os.listdir(uploads) == []  # not even the temporary file
+    # The draft was saved whole before the upload, as with any refused file.
+    application = db.session.get(Application, application_id)
+    db.session.refresh(application)
+    assert application.title == "Typed before" and application.countries == ["KE"]
+
+
+def test_15_an_unwritable_upload_folder_refuses_the_upload_clearly(
+    client, app, applicant, open_round, tmp_path, monkeypatch
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    monkeypatch.setitem(app.config, "UPLOAD_FOLDER", str(blocker / "uploads"))
+    application_id = start(client, open_round)
+    response = upload(client, application_id, sample_files.pdf(), "proposal.pdf")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "could not be saved on the server" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attachment)) == 0
+
+
 def test_10_an_upload_with_a_form_error_shows_it_and_stores_nothing(
     client, applicant, open_round, uploads
 ):

@@ -260,7 +260,8 @@ def test_a_failed_write_leaves_nothing_behind(uploads, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(files.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    # Refused with a message for the person (issue 15), not a 500.
+    with pytest.raises(files.UploadRefused, match="could not be saved on the server"):
         files.store(samples.pdf(), original_name="a.pdf", current_total=0)
     assert stored_files(uploads) == []
 

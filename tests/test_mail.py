@@ -333,3 +333,49 @@ def test_sign_up_queues_a_confirmation_that_reaches_the_server(app, client, smtp
     assert "http://localhost/confirm/" in text
     html = received.get_body(("html",)).get_content()
     assert 'href="http://localhost/confirm/' in html
+
+
+def test_15_smtp_stops_with_50_queued_each_is_delivered_exactly_once_when_back(app, smtp_port):
+    """Issue 15: the server stops in the middle of sending 50 emails; they wait, retry with
+    back-off (a first temporary refusal too), and each arrives once when it is back."""
+    messages = [
+        queue_confirm(key=f"confirm:outage:{n}", recipient=f"person{n}@example.org")
+        for n in range(50)
+    ]
+    db.session.commit()
+    now = utcnow()
+    with smtp_server(smtp_port) as first:
+        assert deliver_due(now=now, limit=20) == {"sent": 20, "retry": 0, "failed": 0}
+    # The server is gone: the other 30 fail fast and wait for their back-off.
+    assert deliver_due(now=now) == {"sent": 0, "retry": 30, "failed": 0}
+    assert deliver_due(now=now + timedelta(seconds=30)) == {"sent": 0, "retry": 0, "failed": 0}
+    waiting = [reload(m) for m in messages[20:]]
+    assert {m.status for m in waiting} == {OutboxStatus.QUEUED}
+    assert {m.attempts for m in waiting} == {1}
+    assert min(m.next_attempt_at for m in waiting) >= now + timedelta(minutes=1)
+
+    class RefusesFiveFirst(RecordingHandler):
+        refused = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            if self.refused < 5:
+                self.refused += 1
+                return "451 Requested action aborted: try again later"
+            return await super().handle_DATA(server, session, envelope)
+
+    from aiosmtpd.controller import Controller
+
+    handler = RefusesFiveFirst()
+    controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        back = now + timedelta(minutes=2)
+        assert deliver_due(now=back) == {"sent": 25, "retry": 5, "failed": 0}
+        assert deliver_due(now=back) == {"sent": 0, "retry": 0, "failed": 0}  # back-off again
+        assert deliver_due(now=back + timedelta(minutes=6)) == {"sent": 5, "retry": 0, "failed": 0}
+        assert deliver_due(now=back + timedelta(days=1)) == {"sent": 0, "retry": 0, "failed": 0}
+    finally:
+        controller.stop()
+    received = [rcpt for e in first.envelopes + handler.envelopes for rcpt in e.rcpt_tos]
+    assert sorted(received) == sorted(f"person{n}@example.org" for n in range(50))
+    assert {reload(m).status for m in messages} == {OutboxStatus.SENT}

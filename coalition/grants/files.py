@@ -19,6 +19,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import logging
 import os
 import re
 import secrets
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     import pikepdf
 
     from coalition.grants.models import Attachment
+
+log = logging.getLogger("coalition.grants.files")
 
 # -- Types ----------------------------------------------------------------------
 
@@ -441,7 +444,21 @@ def store(data: bytes, *, original_name: str, current_total: int) -> StoredFile:
     elif detected in (ODT, ODS):
         check_opendocument(data)
     stored_name = secrets.token_hex(16)
-    _write_atomically(upload_folder(), stored_name, data)
+    try:
+        _write_atomically(upload_folder(), stored_name, data)
+    except OSError as exc:
+        # Disk full, folder unwritable or missing: the write left nothing behind
+        # (the temporary file is removed), and the person is told, not shown a 500.
+        log.error(
+            "upload could not be written",
+            extra={"fields": {"error": f"{type(exc).__name__}: {exc.strerror or exc}"}},
+        )
+        raise UploadRefused(
+            _(
+                "The file could not be saved on the server just now, and nothing was kept. "
+                "Try again later; if it happens again, tell the convenor staff."
+            )
+        ) from exc
     return StoredFile(
         stored_name=stored_name,
         original_name=clean_filename(original_name, detected.extension),

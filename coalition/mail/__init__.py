@@ -3,8 +3,9 @@
 ``queue_email`` renders a message in the recipient's language and adds it to
 the outbox; the scheduler's ``deliver_due`` sends what is due over SMTP,
 retrying with back-off. A message is identified by its key, so queuing the
-same key twice queues it once, and a message is sent at most once per
-successful SMTP transaction.
+same key twice queues it once, and a message is sent at most once: one
+interrupted while being handed to the server is marked failed, never sent
+again (see ``deliver_due``).
 """
 
 from __future__ import annotations
@@ -151,12 +152,23 @@ def send(message: OutboxMessage) -> None:
     raise RuntimeError(f"unknown MAIL_BACKEND {backend!r}")
 
 
+INTERRUPTED_WHILE_SENDING = (
+    "interrupted while being handed to the SMTP server: it may have arrived, so it is not "
+    "sent again"
+)
+
+
 def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]:
-    """Send the messages that are due; commit after each one.
+    """Send the messages that are due, each at most once.
 
     Each message is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` on
     PostgreSQL (on SQLite the write lock serialises senders), so two
-    schedulers never send the same message. Returns counts by outcome.
+    schedulers never send the same message. Before it goes to the server, the
+    claim is committed with ``sent_at`` set while the status stays queued (in
+    flight); success marks it sent, failure clears ``sent_at`` and backs off.
+    A process killed between the two leaves it in flight: it is never picked
+    again, and ``fail_interrupted_sends`` (at the scheduler's start) marks it
+    failed, since it may have arrived. Returns counts by outcome.
     """
     now = now or utcnow()
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
@@ -167,6 +179,7 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
             .where(
                 OutboxMessage.status == OutboxStatus.QUEUED,
                 OutboxMessage.next_attempt_at <= now,
+                OutboxMessage.sent_at.is_(None),
             )
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(1)
@@ -176,9 +189,12 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
             db.session.rollback()  # end the (empty) read transaction
             break
         message.attempts += 1
+        message.sent_at = utcnow()  # in flight
+        db.session.commit()
         try:
             send(message)
         except Exception as exc:
+            message.sent_at = None
             message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             if message.attempts >= max_attempts:
                 message.status = OutboxStatus.FAILED
@@ -208,3 +224,25 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
             counts["sent"] += 1
         db.session.commit()
     return counts
+
+
+def fail_interrupted_sends() -> int:
+    """Messages left in flight by a sender that died are marked failed, never sent twice.
+
+    Called when the scheduler starts, holding the installation's scheduler
+    lock (no other sender runs). Returns how many.
+    """
+    stuck = db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.sent_at.is_not(None))
+        .with_for_update()
+    ).all()
+    for message in stuck:
+        message.status = OutboxStatus.FAILED
+        message.last_error = INTERRUPTED_WHILE_SENDING
+        log.error(
+            "email interrupted while sending",
+            extra={"fields": {"outbox_id": message.id, "key": message.key}},
+        )
+    db.session.commit()
+    return len(stuck)
