@@ -362,10 +362,51 @@ def _reviews_overview(user, _round) -> bool:
 @rule("reviews.read_scores")
 def _read_scores(user, application) -> bool:
     """An application's scores in the round's overview: staff and steering, never its
-    applicant (a steering member's own application shows no scores to them)."""
+    applicant (a steering member's own application shows no scores to them), nor a
+    steering member who declared a conflict on it."""
     if application is None or _is_applicant(user, application):
         return False
-    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+    if Role.CONVENOR in user.roles:
+        return True
+    if Role.STEERING not in user.roles:
+        return False
+    from coalition.grants.review_models import ConflictKind
+
+    declaration = _review_declaration(user, application.id)
+    return declaration is None or declaration.kind != ConflictKind.CONFLICT
+
+
+def scores_hidden_from(user, rows) -> set[int]:
+    """The ids among ``rows`` (each with ``application_id`` and ``applicant_id``) whose
+    scores ``reviews.read_scores`` hides from ``user``: the same rule, for a whole
+    ranking in one query rather than one per application."""
+    from coalition.grants.review_models import ConflictKind
+    from coalition.grants.reviews import declarations_for
+
+    rows = list(rows)
+    if not can(user, "reviews.overview"):
+        return {row.application_id for row in rows}
+    if Role.CONVENOR in user.roles:
+        hidden = {row.application_id for row in rows if row.applicant_id == user.id}
+        return hidden
+    conflicts = {
+        application_id
+        for application_id, declaration in declarations_for(
+            user.id, [row.application_id for row in rows]
+        ).items()
+        if declaration.kind == ConflictKind.CONFLICT
+    }
+    return {
+        row.application_id
+        for row in rows
+        if row.applicant_id == user.id or row.application_id in conflicts
+    }
+
+
+@rule("reviews.declare_round")
+def _declare_round(user, _round) -> bool:
+    """Declare on every application of a round's vote list at once: steering members."""
+    return Role.STEERING in user.roles
 
 
 @rule("reviews.read_reviews")

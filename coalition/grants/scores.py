@@ -46,6 +46,8 @@ class ApplicationScore:
     application_id: int
     title: str | None
     org_name: str | None
+    org_country: str | None
+    applicant_id: int
     status: ApplicationStatus
     requested_amount: int
     submitted_at: datetime | None
@@ -139,10 +141,12 @@ def round_ranking(round_: Round) -> RoundRanking:
             Application.id,
             Application.title,
             Application.org_name,
+            Application.org_country,
+            Application.applicant_id,
             Application.status,
             Application.requested_amount,
             Application.submitted_at,
-            sa.func.coalesce(active.c.assigned, 0),
+            sa.func.coalesce(active.c.assigned, 0).label("assigned"),
         )
         .outerjoin(active, active.c.application_id == Application.id)
         .where(Application.round_id == round_.id, Application.status.in_(RANKED))
@@ -152,11 +156,13 @@ def round_ranking(round_: Round) -> RoundRanking:
             application_id=a.id,
             title=a.title,
             org_name=a.org_name,
+            org_country=a.org_country,
+            applicant_id=a.applicant_id,
             status=a.status,
             requested_amount=a.requested_amount or 0,
             submitted_at=a.submitted_at,
             required=round_.reviewers_per_application,
-            assigned=a[6],
+            assigned=a.assigned,
             done=0,
         )
         for a in applications
