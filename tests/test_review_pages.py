@@ -382,6 +382,10 @@ def test_others_reviews_only_after_ones_own_and_never_their_confidential_comment
     assert other.reviewer.name not in after
     # Their own confidential comment they do read.
     assert "The team is strong." in after
+    # The application's reviews page says the same.
+    listing = text(client.get(f"/grants/applications/{application.id}/reviews"))
+    assert "For the applicant." in listing and "The team is strong." in listing
+    assert "Only for steering eyes." not in listing and other.reviewer.name not in listing
 
 
 def test_steering_reads_confidential_comments_unless_recused(client):
@@ -711,3 +715,49 @@ def test_steering_declares_for_the_whole_list_in_one_form(client):
     )
     assert kinds == {first.id: ConflictKind.NONE, second.id: ConflictKind.CONFLICT}
     assert "you are recused" in text(client.get(f"/steering/rounds/{round_.id}/conflicts"))
+
+
+# -- Query counts ---------------------------------------------------------------------------------
+
+
+def _count(client, path: str) -> int:
+    from tests.test_members_queries import counting_queries
+
+    client.get(path)
+    with counting_queries() as statements:
+        response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return len(statements)
+
+
+def test_review_pages_cost_the_same_for_few_and_many(client):
+    """The ranking, the reviewer's home and the review form: their query counts do not
+    grow with applications, reviews or criteria."""
+
+    def world(applications: int, criteria: int, reviewers: int):
+        rubric = tuple((f"Criterion {n}", 1 + n % 3) for n in range(criteria))
+        round_ = make_round(reviewers=reviewers, rubric=rubric)
+        member = steering_person()
+        people = [make_person() for _ in range(reviewers)]
+        apps = [make_application(round_) for _ in range(applications)]
+        mine = None
+        for application in apps:
+            for person in people:
+                review = assigned(round_, application=application, reviewer=person)
+                submit_directly(review, tuple(3 + (person.id % 2) for _ in rubric))
+            review = assigned(round_, application=application, reviewer=member)
+            mine = mine or review
+        submit_directly(mine, tuple(4 for _ in rubric))
+        db.session.commit()
+        sign_in_as(client, member)
+        return {
+            "ranking": _count(client, f"/grants/rounds/{round_.id}/review"),
+            "home": _count(client, "/reviews/"),
+            "form": _count(client, f"/reviews/{mine.id}"),
+            "draft form": _count(client, f"/reviews/{review.id}"),
+            "dashboard": _count(client, "/steering/"),
+        }
+
+    small = world(applications=2, criteria=2, reviewers=1)
+    large = world(applications=12, criteria=6, reviewers=3)
+    assert large == small

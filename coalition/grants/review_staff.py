@@ -140,6 +140,7 @@ def application_reviews(application_id: int):
     if not staff:
         query = query.where(Review.status == ReviewStatus.SUBMITTED)
     found = list(db.session.scalars(query))
+    theirs = [r for r in found if r.reviewer_id != current_user.id]
     candidates: list[Candidate] = []
     if staff and RoundPhase(application.round.phase) == RoundPhase.IN_REVIEW:
         loads = assignment.reviewer_loads(application.round_id)
@@ -166,6 +167,10 @@ def application_reviews(application_id: int):
         staff=staff,
         candidates=candidates,
         names=can(current_user, "reviews.reviewer_names", application),
+        # The same answer for every other person's submitted review of the application:
+        # asked once (one's own confidential comment is one's own).
+        confidential=staff
+        or (bool(theirs) and can(current_user, "reviews.read_confidential", theirs[0])),
         pending=PENDING_REVIEW,
         weighted=weighted_score,
     )

@@ -228,6 +228,8 @@ def render_review(review: Review, values: dict | None = None, *, errors=None, st
     readable = can(current_user, "reviews.read_application", review)
     writable = can(current_user, "reviews.write", review)
     others = other_reviews(review) if readable else []
+    # Asked once: the answer is the same for every other submitted review of the application.
+    others_confidential = bool(others) and can(current_user, "reviews.read_confidential", others[0])
     return (
         render_template(
             "reviews/review.html",
@@ -240,6 +242,9 @@ def render_review(review: Review, values: dict | None = None, *, errors=None, st
             values=values or values_of(review),
             errors=errors or {},
             others=others,
+            others_confidential=others_confidential,
+            own_confidential=can(current_user, "reviews.read_confidential", review),
+            names=bool(others) and can(current_user, "reviews.reviewer_names", application),
             recommendations=list(Recommendation),
             money=format_money,
             weighted=weighted_score,
