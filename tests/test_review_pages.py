@@ -761,3 +761,45 @@ def test_review_pages_cost_the_same_for_few_and_many(client):
     small = world(applications=2, criteria=2, reviewers=1)
     large = world(applications=12, criteria=6, reviewers=3)
     assert large == small
+
+
+def test_long_ranking_pages_keep_rank_cumulative_and_the_line(client, monkeypatch):
+    from coalition.grants import review_staff
+
+    monkeypatch.setattr(review_staff, "PER_PAGE", 2)
+    round_, (_a, _b, _c, d) = ranked_round()
+    sign_in_as(client, convenor())
+    first = text(client.get(f"/grants/rounds/{round_.id}/review"))
+    assert "Bravo" in first and "Alpha" in first and "Funding line" not in first
+    assert "Page 1 of 2" in first and "4 applications" in first
+    second = text(client.get(f"/grants/rounds/{round_.id}/review?page=2"))
+    assert "Funding line" in second and "=HYPERLINK(1)" in second and "Delta" in second
+    assert "Bravo" not in second
+    assert f'href="/grants/applications/{d.id}/reviews"' in second
+
+
+def test_the_ranking_kept_between_views_is_dropped_when_a_review_changes(app, client):
+    from coalition.grants import scores
+
+    round_, (_a, b, _c, _d) = ranked_round()
+    review = assigned(round_, application=b)
+    staff = convenor()
+    db.session.commit()
+    app.config["RANKING_CACHE_SECONDS"] = 60
+    scores.forget_rankings()
+    try:
+        sign_in_as(client, staff)
+        before = text(client.get(f"/grants/rounds/{round_.id}/review"))
+        assert "3 / 2" not in before
+        # Nothing audited: the kept ranking answers (shown by the row count being stale).
+        db.session.execute(sa.delete(Review).where(Review.id == review.id))
+        db.session.commit()
+        kept = scores.cached_ranking(db.session.get(type(round_), round_.id))
+        assert next(r for r in kept.rows if r.application_id == b.id).assigned == 3
+        # A review submitted (audited): the ranking is computed afresh.
+        submit_directly(assigned(round_, application=b), (1, 1, 1), Recommendation.DO_NOT_FUND)
+        after = text(client.get(f"/grants/rounds/{round_.id}/review"))
+        assert "3 / 2" in after  # Bravo: three reviews done
+    finally:
+        del app.config["RANKING_CACHE_SECONDS"]
+        scores.forget_rankings()

@@ -31,11 +31,19 @@ from coalition.grants.review_models import (
     Review,
     ReviewStatus,
 )
-from coalition.grants.scores import ApplicationScore, round_ranking, weighted_score
+from coalition.grants.scores import (
+    ApplicationScore,
+    cached_ranking,
+    round_ranking,
+    weighted_score,
+)
+from coalition.listing import Listing
 from coalition.policy import authorize, can, permission_required, scores_hidden_from
 from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
 
 bp = Blueprint("review_staff", __name__)
+
+PER_PAGE = 50
 
 
 def me():
@@ -285,8 +293,8 @@ class OverviewFilters:
         return True
 
 
-def overview_of(round_: Round, filters: OverviewFilters):
-    ranking = round_ranking(round_)
+def overview_of(round_: Round, filters: OverviewFilters, *, fresh: bool = False):
+    ranking = round_ranking(round_) if fresh else cached_ranking(round_)
     hidden = scores_hidden_from(me(), ranking.rows)
     rows = [row for row in ranking.rows if filters.keep(row, hidden)]
     return ranking, rows, hidden
@@ -298,6 +306,19 @@ def overview(round_id: int):
     round_ = load_round(round_id)
     filters = OverviewFilters.from_args(request.args)
     ranking, rows, hidden = overview_of(round_, filters)
+    try:
+        number = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        number = 1
+    page = Listing(
+        items=rows[(number - 1) * PER_PAGE : number * PER_PAGE],
+        page=number,
+        per_page=PER_PAGE,
+        total=len(rows),
+    )
+    # The funding line goes above the first row past the budget (the rows inside it
+    # come first, as the running total only grows).
+    line_before = next((row.application_id for row in rows if not row.within_budget), None)
     countries = sorted(
         {
             (row.org_country, country_name(row.org_country))
@@ -310,7 +331,12 @@ def overview(round_id: int):
         "reviews/overview.html",
         round=round_,
         ranking=ranking,
-        rows=rows,
+        page=page,
+        line_before=line_before,
+        # Each row's link, built once: url_for for 50 rows costs more than the rows.
+        reviews_base=url_for("review_staff.application_reviews", application_id=0).removesuffix(
+            "0/reviews"
+        ),
         hidden=hidden,
         filters=filters,
         countries=countries,
@@ -333,7 +359,7 @@ def export(round_id: int, fmt: str):
     names no applicant organisation; hidden scores stay hidden."""
     round_ = load_round(round_id)
     filters = OverviewFilters.from_args(request.form)
-    _ranking, rows, hidden = overview_of(round_, filters)
+    _ranking, rows, hidden = overview_of(round_, filters, fresh=True)
     header = ["rank", "id", "title"]
     if not round_.blind_review:
         header.append("organisation")
