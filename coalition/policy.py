@@ -257,10 +257,25 @@ def _withdraw_application(user, application) -> bool:
 # when they also hold another role.
 
 
+def _read_once(key: tuple, load: Callable[[], Any]) -> Any:
+    """``load()``, asked once per page view: a review page asks several rules about the
+    same person and application. Only for GET, which changes nothing in between."""
+    from flask import g, has_request_context, request
+
+    if not has_request_context() or request.method != "GET":
+        return load()
+    memo = g.setdefault("_review_rules", {})
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
 def _review_declaration(user, application_id):
     from coalition.grants.reviews import declaration_of
 
-    return declaration_of(user.id, application_id)
+    return _read_once(
+        ("declaration", user.id, application_id), lambda: declaration_of(user.id, application_id)
+    )
 
 
 def _declared_no_conflict(user, application_id) -> bool:
@@ -277,7 +292,10 @@ def _is_applicant(user, application) -> bool:
 def _own_active_review(user, application_id):
     from coalition.grants.reviews import active_review_of
 
-    return active_review_of(user.id, application_id)
+    return _read_once(
+        ("active_review", user.id, application_id),
+        lambda: active_review_of(user.id, application_id),
+    )
 
 
 @rule("reviews.assign")
