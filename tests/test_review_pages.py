@@ -150,6 +150,10 @@ def test_a_conflict_recuses_and_no_conflict_after_it_is_refused(client):
     assert declaration.kind == ConflictKind.CONFLICT
     assert fresh(review).status == ReviewStatus.RECUSED
     assert 'name="score-' not in body
+    # Recused: the application's reviews and files are closed to them.
+    application_id = review.application_id
+    assert client.get(f"/grants/applications/{application_id}/reviews").status_code == 404
+    assert client.get(f"/reviews/{review.id}/attachments/1").status_code == 404
 
 
 def test_a_conflict_without_description_is_refused(client):

@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -148,7 +149,7 @@ def deadlines():
             uid=f"review-deadline-{round_id}-{current_user.id}@{host}",
             at=at,
             summary=_("Review deadline: %(round)s", round=title),
-            description=_("%(num)d review(s) to finish.", num=count),
+            description=ngettext("%(num)d review to finish.", "%(num)d reviews to finish.", count),
             url=external_url("reviews.home"),
         )
         for round_id, (title, at, count) in sorted(due.items())
