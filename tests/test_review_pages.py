@@ -647,7 +647,8 @@ def test_calendar_holds_the_pending_deadlines(client):
     finished = assigned(make_round())
     submit_directly(finished, (3, 3, 3))
     sign_in_as(client, review.reviewer)
-    response = client.get("/reviews/deadlines.ics")
+    # The event's UID names the site by BASE_URL, never by the Host header sent.
+    response = client.get("/reviews/deadlines.ics", headers={"Host": "evil.example"})
     assert response.status_code == 200 and response.mimetype == "text/calendar"
     raw = response.get_data()
     assert raw.count(b"BEGIN:VEVENT") == 1
@@ -655,6 +656,7 @@ def test_calendar_holds_the_pending_deadlines(client):
     unfolded = raw.decode().replace("\r\n ", "")
     assert "Round\\, with\\; commas\\\\ and" in unfolded
     assert "DTSTART:" + round_.review_deadline.strftime("%Y%m%dT%H%M%SZ") in unfolded
+    assert f"UID:review-deadline-{round_.id}-{review.reviewer_id}@localhost" in unfolded
 
 
 def test_ics_folding_never_cuts_a_character_and_escapes_text():

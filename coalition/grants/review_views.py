@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -143,7 +154,8 @@ def deadlines():
         if row.pending and row.deadline is not None:
             title, at, count = due.get(row.round_id, (row.round_title, row.deadline, 0))
             due[row.round_id] = (title, at, count + 1)
-    host = request.host.split(":")[0] or "coalition"
+    # The site's own name (BASE_URL), never the request's Host header.
+    host = urlsplit(current_app.config["BASE_URL"]).hostname or "coalition"
     events = [
         Event(
             uid=f"review-deadline-{round_id}-{current_user.id}@{host}",
