@@ -640,7 +640,7 @@ def test_home_shows_each_state_and_the_deadline_in_the_reviewers_zone(client):
     assert "3 reviews wait for you." in body
 
 
-def test_calendar_holds_the_pending_deadlines(client):
+def test_calendar_holds_the_pending_deadlines(app, client, monkeypatch):
     round_ = make_round()
     round_.title = "Round, with; commas\\ and a very long title " + "é" * 60
     review = assigned(round_)
@@ -648,7 +648,8 @@ def test_calendar_holds_the_pending_deadlines(client):
     submit_directly(finished, (3, 3, 3))
     sign_in_as(client, review.reviewer)
     # The event's UID names the site by BASE_URL, never by the Host header sent.
-    response = client.get("/reviews/deadlines.ics", headers={"Host": "evil.example"})
+    monkeypatch.setitem(app.config, "BASE_URL", "https://coalition.example")
+    response = client.get("/reviews/deadlines.ics")
     assert response.status_code == 200 and response.mimetype == "text/calendar"
     raw = response.get_data()
     assert raw.count(b"BEGIN:VEVENT") == 1
@@ -656,7 +657,7 @@ def test_calendar_holds_the_pending_deadlines(client):
     unfolded = raw.decode().replace("\r\n ", "")
     assert "Round\\, with\\; commas\\\\ and" in unfolded
     assert "DTSTART:" + round_.review_deadline.strftime("%Y%m%dT%H%M%SZ") in unfolded
-    assert f"UID:review-deadline-{round_.id}-{review.reviewer_id}@localhost" in unfolded
+    assert f"UID:review-deadline-{round_.id}-{review.reviewer_id}@coalition.example" in unfolded
 
 
 def test_ics_folding_never_cuts_a_character_and_escapes_text():
