@@ -810,3 +810,21 @@ def test_the_ranking_kept_between_views_is_dropped_when_a_review_changes(app, cl
     finally:
         del app.config["RANKING_CACHE_SECONDS"]
         scores.forget_rankings()
+
+
+def test_staff_start_the_review_from_the_round_page_then_reach_its_review_pages(client):
+    from coalition.grants.models import RoundPhase
+
+    round_ = make_round(phase=RoundPhase.PUBLISHED)
+    make_application(round_)
+    staff = convenor()
+    db.session.commit()
+    sign_in_as(client, staff)
+    page = text(client.get(f"/grants/rounds/{round_.id}"))
+    assert "Start the review" in page and f"/grants/rounds/{round_.id}/review" not in page
+    send(client, f"/grants/rounds/{round_.id}/move", {"to": "in_review"})
+    db.session.expire_all()
+    assert round_.phase == RoundPhase.IN_REVIEW
+    page = text(client.get(f"/grants/rounds/{round_.id}"))
+    assert f'href="/grants/rounds/{round_.id}/review"' in page
+    assert f'href="/grants/rounds/{round_.id}/reviewers"' in page
