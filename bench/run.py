@@ -99,12 +99,14 @@ def seed_command(members: int) -> None:
             email=f"bench-{secrets.token_hex(4)}@bench.coalition.test",
             name="Bench Convenor",
             password=password,
-            roles=[Role.CONVENOR],
+            # Steering too: the bench person also reviews (the reviewer's pages).
+            roles=[Role.CONVENOR, Role.STEERING],
         )
         user.totp_secret = pyotp.random_base32()
         user.totp_enabled_at = utcnow()
         db.session.commit()
         grants = seed_grants_in_bulk(user.id)
+        grants.update(seed_reviews_in_bulk(user.id))
         if db.engine.dialect.name == "postgresql":
             # What autovacuum does on a live database: planner statistics, and
             # the visibility map that lets counts read the indexes alone.
@@ -231,6 +233,165 @@ def seed_grants_in_bulk(convenor_id: int) -> dict:
         "round_id": rounds[0].id,
         "application_ids": first_round[::step][:50],
         "applications": len(ids),
+    }
+
+
+REVIEWED_APPLICATIONS = 2_000
+REVIEWS_PER_APPLICATION = 3
+REVIEW_CRITERIA = 5
+BENCH_REVIEWERS = 30
+OWN_ASSIGNMENTS = 200
+
+
+def seed_reviews_in_bulk(reviewer_id: int) -> dict:
+    """A round in review: 2,000 eligible applications with 3 submitted reviews each, scored
+    on 5 criteria (bulk inserts); the bench person has 200 more to do (no conflict declared,
+    one submitted), for the ranking, the reviewer's home and the review form."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from coalition.accounts.models import Role, User
+    from coalition.db import utcnow
+    from coalition.extensions import db
+    from coalition.grants.models import (
+        Application,
+        ApplicationStatus,
+        Criterion,
+        Fund,
+        Round,
+        RoundPhase,
+    )
+    from coalition.grants.review_models import (
+        ConflictDeclaration,
+        ConflictKind,
+        Recommendation,
+        Review,
+        ReviewScore,
+        ReviewStatus,
+    )
+
+    now = utcnow()
+    fund = Fund(name="Bench Review Fund", currency="USD", total_budget=10**13)
+    fund.eligible_countries = ["KE", "SN", "NG", "GH", "ZA"]
+    round_ = Round(
+        fund=fund,
+        title="Bench round in review",
+        phase=RoundPhase.IN_REVIEW,
+        opens_at=now - timedelta(days=60),
+        closes_at=now - timedelta(days=30),
+        review_deadline=now + timedelta(days=20),
+        budget=300_000 * REVIEWED_APPLICATIONS // 2,
+        min_grant=100_000,
+        max_grant=10**9,
+        reviewers_per_application=REVIEWS_PER_APPLICATION,
+    )
+    for n in range(REVIEW_CRITERIA):
+        round_.criteria.append(
+            Criterion(position=n, name=f"Criterion {n + 1}", weight=1 + n % 3, guidance="How well?")
+        )
+    reviewers = [
+        User(email=f"reviewer{i}@bench.coalition.test", name=f"Reviewer {i}", active=True)
+        for i in range(BENCH_REVIEWERS)
+    ]
+    for person in reviewers:
+        person.set_roles([Role.REVIEWER])
+    applicant = User(email="review-applicant@bench.coalition.test", name="Applicant", active=True)
+    applicant.set_roles([Role.APPLICANT])
+    db.session.add_all([round_, applicant, *reviewers])
+    db.session.flush()
+    countries = ["KE", "SN", "NG", "GH", "ZA"]
+    db.session.execute(
+        sa.insert(Application),
+        [
+            {
+                "round_id": round_.id,
+                "applicant_id": applicant.id,
+                "status": ApplicationStatus.ELIGIBLE,
+                "org_name": f"Reviewed organisation {i}",
+                "org_country": countries[i % len(countries)],
+                "title": f"Reviewed project {i}",
+                "summary": "A bench application.",
+                "requested_amount": 300_000,
+                "created_at": now,
+                "updated_at": now,
+                "submitted_at": now - timedelta(days=31, seconds=i),
+                "status_changed_at": now,
+                "version": 1,
+            }
+            for i in range(REVIEWED_APPLICATIONS)
+        ],
+    )
+    app_ids = db.session.scalars(
+        sa.select(Application.id).where(Application.round_id == round_.id).order_by(Application.id)
+    ).all()
+    criteria = [c.id for c in round_.criteria]
+    reviews = []
+    for n, app_id in enumerate(app_ids):
+        for k in range(REVIEWS_PER_APPLICATION):
+            reviews.append(
+                {
+                    "application_id": app_id,
+                    "reviewer_id": reviewers[(n + k) % BENCH_REVIEWERS].id,
+                    "status": ReviewStatus.SUBMITTED,
+                    "recommendation": list(Recommendation)[(n + k) % 3],
+                    "comment_applicant": "A clear plan.",
+                    "comment_confidential": "Strong team.",
+                    "assigned_at": now,
+                    "updated_at": now,
+                    "submitted_at": now,
+                    "version": 3,
+                }
+            )
+    for n, app_id in enumerate(app_ids[:OWN_ASSIGNMENTS]):
+        reviews.append(
+            {
+                "application_id": app_id,
+                "reviewer_id": reviewer_id,
+                "status": ReviewStatus.SUBMITTED if n == 0 else ReviewStatus.IN_PROGRESS,
+                "recommendation": Recommendation.FUND if n == 0 else None,
+                "comment_applicant": "Mine." if n == 0 else None,
+                "assigned_at": now,
+                "updated_at": now,
+                "submitted_at": now if n == 0 else None,
+                "version": 2,
+            }
+        )
+    db.session.execute(sa.insert(Review), reviews)
+    db.session.execute(
+        sa.insert(ConflictDeclaration),
+        [
+            {
+                "user_id": reviewer_id,
+                "application_id": app_id,
+                "kind": ConflictKind.NONE,
+                "declared_at": now,
+            }
+            for app_id in app_ids[:OWN_ASSIGNMENTS]
+        ],
+    )
+    rows = db.session.execute(
+        sa.select(Review.id, Review.application_id, Review.status)
+        .join(Application, Application.id == Review.application_id)
+        .where(Application.round_id == round_.id)
+    ).all()
+    db.session.execute(
+        sa.insert(ReviewScore),
+        [
+            {"review_id": review_id, "criterion_id": c, "score": 1 + (review_id * 7 + c) % 5}
+            for review_id, _app_id, status in rows
+            if status == ReviewStatus.SUBMITTED
+            for c in criteria
+        ],
+    )
+    db.session.commit()
+    own = db.session.scalars(
+        sa.select(Review.id).where(Review.reviewer_id == reviewer_id).order_by(Review.id)
+    ).all()
+    return {
+        "review_round_id": round_.id,
+        # The submitted one (with the others' reviews beside it), then drafts.
+        "review_ids": [own[0], *own[1:50]],
     }
 
 
@@ -645,6 +806,12 @@ def run(args) -> None:
             ("staff list of a round (2,000)", [f"/grants/rounds/{round_id}/applications"]),
             ("applicant dashboard", ["/applications/"]),
             ("application page", [f"/applications/{i}" for i in seeded["application_ids"]]),
+            (
+                "ranked overview (2,000 x 3 reviews x 5 criteria)",
+                [f"/grants/rounds/{seeded['review_round_id']}/review"],
+            ),
+            ("reviewer's home (200 assignments)", ["/reviews/"]),
+            ("review form", [f"/reviews/{i}" for i in seeded["review_ids"]]),
         ]
         timed = [measure(browser, name, paths, n, paired=True) for name, paths in listed]
         # What each worker keeps once it has served the pages.

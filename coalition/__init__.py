@@ -128,6 +128,8 @@ def _register_blueprints(app: Flask) -> None:
     from coalition.accounts.views import bp as accounts_bp
     from coalition.grants.application_views import bp as applications_bp
     from coalition.grants.calls import calls_bp
+    from coalition.grants.review_staff import bp as review_staff_bp
+    from coalition.grants.review_views import bp as reviews_bp
     from coalition.grants.round_applications import bp as round_applications_bp
     from coalition.grants.views import bp as grants_bp
     from coalition.members import blueprints as member_blueprints
@@ -144,6 +146,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(calls_bp)
     app.register_blueprint(round_applications_bp, url_prefix="/grants")
     app.register_blueprint(applications_bp, url_prefix="/applications")
+    app.register_blueprint(review_staff_bp, url_prefix="/grants")
+    app.register_blueprint(reviews_bp, url_prefix="/reviews")
     app.register_blueprint(steering_bp, url_prefix="/steering")
     app.register_blueprint(reports_bp, url_prefix="/steering/reports")
 

@@ -71,7 +71,9 @@ def users():
 def invite():
     form = InviteForm()
     if request.method == "GET":
-        form.roles.data = [Role.APPLICANT.value]
+        # "Invite a reviewer" from a round's reviewer pool asks for the reviewer role.
+        wanted = request.args.get("role")
+        form.roles.data = [wanted if wanted in {Role.REVIEWER.value} else Role.APPLICANT.value]
     if form.validate_on_submit():
         try:
             user = ops.invite(

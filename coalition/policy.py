@@ -257,10 +257,25 @@ def _withdraw_application(user, application) -> bool:
 # when they also hold another role.
 
 
+def _read_once(key: tuple, load: Callable[[], Any]) -> Any:
+    """``load()``, asked once per page view: a review page asks several rules about the
+    same person and application. Only for GET, which changes nothing in between."""
+    from flask import g, has_request_context, request
+
+    if not has_request_context() or request.method != "GET":
+        return load()
+    memo = g.setdefault("_review_rules", {})
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
 def _review_declaration(user, application_id):
     from coalition.grants.reviews import declaration_of
 
-    return declaration_of(user.id, application_id)
+    return _read_once(
+        ("declaration", user.id, application_id), lambda: declaration_of(user.id, application_id)
+    )
 
 
 def _declared_no_conflict(user, application_id) -> bool:
@@ -277,7 +292,10 @@ def _is_applicant(user, application) -> bool:
 def _own_active_review(user, application_id):
     from coalition.grants.reviews import active_review_of
 
-    return active_review_of(user.id, application_id)
+    return _read_once(
+        ("active_review", user.id, application_id),
+        lambda: active_review_of(user.id, application_id),
+    )
 
 
 @rule("reviews.assign")
@@ -362,10 +380,57 @@ def _reviews_overview(user, _round) -> bool:
 @rule("reviews.read_scores")
 def _read_scores(user, application) -> bool:
     """An application's scores in the round's overview: staff and steering, never its
-    applicant (a steering member's own application shows no scores to them)."""
+    applicant (a steering member's own application shows no scores to them), nor a
+    steering member who declared a conflict on it."""
     if application is None or _is_applicant(user, application):
         return False
-    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+    if Role.CONVENOR in user.roles:
+        return True
+    if Role.STEERING not in user.roles:
+        return False
+    from coalition.grants.review_models import ConflictKind
+
+    declaration = _review_declaration(user, application.id)
+    return declaration is None or declaration.kind != ConflictKind.CONFLICT
+
+
+def scores_hidden_from(user, rows) -> set[int]:
+    """The ids among ``rows`` (each with ``application_id`` and ``applicant_id``) whose
+    scores ``reviews.read_scores`` hides from ``user``: the same rule, for a whole
+    ranking in one query rather than one per application."""
+    import sqlalchemy as sa
+
+    from coalition.grants.review_models import ConflictKind
+
+    rows = list(rows)
+    if not can(user, "reviews.overview"):
+        return {row.application_id for row in rows}
+    if Role.CONVENOR in user.roles:
+        hidden = {row.application_id for row in rows if row.applicant_id == user.id}
+        return hidden
+    from coalition.extensions import db
+    from coalition.grants.review_models import ConflictDeclaration
+
+    # A person's declared conflicts are few: read them all rather than pass every id.
+    conflicts = set(
+        db.session.scalars(
+            sa.select(ConflictDeclaration.application_id).where(
+                ConflictDeclaration.user_id == user.id,
+                ConflictDeclaration.kind == ConflictKind.CONFLICT,
+            )
+        )
+    )
+    return {
+        row.application_id
+        for row in rows
+        if row.applicant_id == user.id or row.application_id in conflicts
+    }
+
+
+@rule("reviews.declare_round")
+def _declare_round(user, _round) -> bool:
+    """Declare on every application of a round's vote list at once: steering members."""
+    return Role.STEERING in user.roles
 
 
 @rule("reviews.read_reviews")

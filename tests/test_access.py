@@ -178,6 +178,82 @@ def add_grants(world: World) -> None:
     world.objects["draft_attachment"] = attachment
     world.objects["submitted_application"] = submitted
     db.session.commit()
+    add_reviews(world, common)
+
+
+def add_reviews(world: World, common: dict) -> None:
+    """A round in review with one eligible application (with an attachment): the
+    assigned reviewer's review (no conflict declared), the steering member's "no
+    conflict" and the conflicted steering member's conflict on it."""
+    from datetime import timedelta
+
+    from coalition.db import utcnow
+    from coalition.grants import files
+    from coalition.grants.models import (
+        Application,
+        ApplicationStatus,
+        Attachment,
+        AttachmentKind,
+        Criterion,
+        Round,
+        RoundPhase,
+    )
+    from coalition.grants.review_models import (
+        ConflictDeclaration,
+        ConflictKind,
+        Review,
+        ReviewStatus,
+    )
+
+    now = utcnow()
+    round_ = Round(
+        title="Round in review",
+        phase=RoundPhase.IN_REVIEW,
+        opens_at=now - timedelta(days=40),
+        closes_at=now - timedelta(days=10),
+        review_deadline=now + timedelta(days=10),
+        **common,
+    )
+    round_.criteria.append(Criterion(position=0, name="Relevance", weight=1))
+    eligible = Application(
+        round=round_,
+        applicant=world.users["applicant"],
+        title="Eligible",
+        org_name="Applicant Org",
+        status=ApplicationStatus.ELIGIBLE,
+        requested_amount=500_000,
+        submitted_at=now - timedelta(days=12),
+    )
+    stored = files.store(b"name,amount\nfield work,100\n", original_name="e.csv", current_total=0)
+    attachment = Attachment(
+        kind=AttachmentKind.BUDGET,
+        original_name=stored.original_name,
+        stored_name=stored.stored_name,
+        content_type=stored.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+    )
+    eligible.attachments.append(attachment)
+    reviewer = world.users["assigned_reviewer"]
+    review = Review(application=eligible, reviewer=reviewer, status=ReviewStatus.IN_PROGRESS)
+    declarations = [
+        ConflictDeclaration(user=reviewer, application=eligible, kind=ConflictKind.NONE),
+        ConflictDeclaration(
+            user=world.users["steering"], application=eligible, kind=ConflictKind.NONE
+        ),
+        ConflictDeclaration(
+            user=world.users["conflicted_steering"],
+            application=eligible,
+            kind=ConflictKind.CONFLICT,
+            description="Board member of the applicant.",
+        ),
+    ]
+    db.session.add_all([round_, eligible, review, *declarations])
+    world.objects["review_round"] = round_
+    world.objects["eligible_application"] = eligible
+    world.objects["review_attachment"] = attachment
+    world.objects["assigned_review"] = review
+    db.session.commit()
 
 
 def add_members(world: World) -> None:

@@ -27,7 +27,8 @@ from coalition.grants.models import (
 )
 
 S = ApplicationStatus
-REACHED = {S.DRAFT, S.SUBMITTED, S.SCREENING, S.ELIGIBLE, S.INELIGIBLE, S.WITHDRAWN}
+# The closed round is in review: nothing in it waits for screening.
+REACHED = {S.DRAFT, S.ELIGIBLE, S.INELIGIBLE, S.WITHDRAWN}
 
 
 @pytest.fixture
@@ -183,3 +184,32 @@ def test_demo_data_shows_on_the_staff_and_applicant_pages(app, client, uploads, 
     page = client.get(my_draft)
     assert page.status_code == 200
     assert "Community radio call-in shows" in page.get_data(as_text=True)
+
+
+def test_demo_round_in_review_has_reviews_in_every_state(app, uploads, make_user):
+    from coalition.grants.review_models import ConflictDeclaration, ConflictKind, Review
+    from coalition.grants.review_models import ReviewStatus as R
+    from coalition.grants.review_views import home_rows
+    from coalition.grants.scores import round_ranking
+
+    reviewer = make_user("reviewer", email=demo.DEMO_ACCOUNTS[2][1])
+    steering = make_user("steering", email=demo.DEMO_ACCOUNTS[1][1], two_factor=True)
+    make_user("convenor", email=demo.DEMO_ACCOUNTS[0][1], two_factor=True)
+    result = seed_grants(random.Random(7))
+    round_ = result["closed_round"]
+    assert round_.phase == RoundPhase.IN_REVIEW
+    assert not [a for a in result["applications"] if a.status in (S.SUBMITTED, S.SCREENING)]
+    reviews = db.session.scalars(sa.select(Review)).all()
+    assert {r.status for r in reviews} == {R.ASSIGNED, R.IN_PROGRESS, R.SUBMITTED, R.RECUSED}
+    states = {row.state for row in home_rows(reviewer.id)}
+    assert states == {"declare", "todo", "draft", "submitted", "recused"}
+    assert {"declare", "todo", "draft"} <= {row.state for row in home_rows(steering.id)}
+    ranking = round_ranking(round_)
+    assert sum(row.disagreement for row in ranking.rows) >= 1
+    assert ranking.above_line and len(ranking.above_line) < len(ranking.rows)
+    conflicts = db.session.scalars(
+        sa.select(ConflictDeclaration.user_id).where(
+            ConflictDeclaration.kind == ConflictKind.CONFLICT
+        )
+    ).all()
+    assert steering.id in conflicts and reviewer.id in conflicts and len(set(conflicts)) >= 3

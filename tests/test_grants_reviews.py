@@ -548,8 +548,8 @@ RULES = [
     ("reviews.assign", None, {"convenor"}),
     ("reviews.overview", None, {"convenor", "steering", "steering_undeclared",
                                 "steering_recused"}),
-    ("reviews.read_scores", "application", {"convenor", "steering", "steering_undeclared",
-                                             "steering_recused"}),
+    # A recused steering member reads no score of it either (the scores are its reviews).
+    ("reviews.read_scores", "application", {"convenor", "steering", "steering_undeclared"}),
     ("reviews.home", None, {"steering", "steering_undeclared", "steering_recused", "submitted",
                             "drafting", "undeclared", "recused", "unassigned", "stranger"}),
     ("reviews.declare", "application", {"steering", "steering_undeclared", "submitted",

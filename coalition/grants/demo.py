@@ -5,8 +5,12 @@ organisations and projects. Email addresses are on the reserved
 ``example.org`` and ``example.net`` domains. The same random generator gives
 the same data (for the same day: times are counted from today's midnight UTC).
 
-The closed round holds about sixty applications in every status reached so
-far (draft, submitted, screening, eligible, ineligible, withdrawn). Each one
+The closed round holds about sixty applications: drafts never submitted,
+and submitted ones all screened (eligible or ineligible) or withdrawn, so
+that it can go in review. Its eligible applications have reviews in every
+state (conflict declaration due, to do, draft, submitted, recused), with one
+strong disagreement; demo reviewers and steering members declared conflicts
+on some (see ``seed_reviews``). Each one
 past draft is complete, with budget lines adding up to the amount requested
 and a small generated PDF for each required attachment, kept through the
 attachment store. Status changes follow ``APPLICATION_TRANSITIONS`` and each
@@ -58,13 +62,12 @@ COUNTRIES = [
 ]  # fmt: skip
 
 # How many applications of the closed round end in each status.
+# None waits for screening: the round goes in review once they are all screened.
 STATUS_COUNTS: dict[ApplicationStatus, int] = {
-    ApplicationStatus.DRAFT: 6,
-    ApplicationStatus.SUBMITTED: 11,
-    ApplicationStatus.SCREENING: 10,
-    ApplicationStatus.ELIGIBLE: 18,
-    ApplicationStatus.INELIGIBLE: 7,
-    ApplicationStatus.WITHDRAWN: 8,
+    ApplicationStatus.DRAFT: 7,
+    ApplicationStatus.ELIGIBLE: 30,
+    ApplicationStatus.INELIGIBLE: 13,
+    ApplicationStatus.WITHDRAWN: 10,
 }
 
 FIRST_NAMES = [
@@ -181,6 +184,15 @@ def seed_grants(rng: random.Random) -> dict[str, Any]:
     if demo_applicant is not None:
         _demo_applicant_drafts(rng, open_round, closed_round, demo_applicant, today)
     db.session.flush()
+    # Every submitted application is screened (or withdrawn): the review starts.
+    round_ops.move_round(closed_round, RoundPhase.IN_REVIEW, actor=convenor)
+    seed_reviews(
+        rng,
+        closed_round,
+        [a for a in closed_applications if a.status == ApplicationStatus.ELIGIBLE],
+        convenor,
+    )
+    db.session.flush()
     return {
         "fund": fund,
         "open_round": open_round,
@@ -218,7 +230,6 @@ def _closed_round(fund: Fund, today: datetime, convenor: User | None) -> Round:
         criteria=CLOSED_RUBRIC,
     )
     round_ops.move_round(round_, RoundPhase.PUBLISHED, actor=convenor, now=opens_at)
-    round_ops.move_round(round_, RoundPhase.IN_REVIEW, actor=convenor)
     return round_
 
 
@@ -538,3 +549,168 @@ def demo_pdf(text: str) -> bytes:
     out = io.BytesIO()
     document.save(out, deterministic_id=True)
     return out.getvalue()
+
+
+# -- Reviews -----------------------------------------------------------------------------
+
+DEMO_REVIEWER_EMAIL = "reviewer@demo.coalition.test"
+DEMO_STEERING_EMAIL = "steering@demo.coalition.test"
+# Fictional people who review (they never sign in: no password).
+OUTSIDE_REVIEWERS = [
+    ("Nokuthula Zwane (demo reviewer)", "n.zwane@reviewers.example.net"),
+    ("Ousmane Diop (demo reviewer)", "o.diop@reviewers.example.net"),
+    ("Faith Otieno (demo reviewer)", "f.otieno@reviewers.example.net"),
+    ("Yaw Boateng (demo reviewer)", "y.boateng@reviewers.example.net"),
+]
+STEERING_MEMBERS = [
+    ("Halima Abubakar (demo steering member)", "h.abubakar@steering.example.org"),
+    ("Thabo Nkosi (demo steering member)", "t.nkosi@steering.example.org"),
+]
+FOR_APPLICANT = [
+    "A clear problem and a credible team. Tighten the monitoring plan and say how results "
+    "reach voters.",
+    "The activities fit the call; the budget for travel looks high for the reach described.",
+    "Strong local partnerships. Add how you will measure what changed after the election.",
+    "The proposal is promising but the timeline is tight for the number of districts.",
+]
+CONFIDENTIAL = [
+    "The lead organisation delivered a similar project well in 2024.",
+    "I am unsure the team can handle the legal risk of publishing this monitoring.",
+    "Good value; could be funded with a smaller travel line.",
+    "",
+]
+
+
+def _demo_person(name: str, email: str, role: Role) -> User:
+    user = account_ops.find_by_email(email)
+    if user is not None:
+        return user
+    user = User(
+        email=email,
+        name=name,
+        password_hash=None,
+        email_confirmed_at=utcnow(),
+        language="en",
+        timezone="Africa/Nairobi",
+    )
+    user.set_roles([role])
+    db.session.add(user)
+    return user
+
+
+def _scores(rng: random.Random, round_: Round, quality: float) -> dict[int, int]:
+    return {c.id: max(1, min(5, round(quality + rng.gauss(0, 0.6)))) for c in round_.criteria}
+
+
+def _recommend(scores: dict[int, int]):
+    from coalition.grants.review_models import Recommendation
+
+    mean = sum(scores.values()) / len(scores)
+    if mean >= 3.8:
+        return Recommendation.FUND
+    if mean >= 2.8:
+        return Recommendation.FUND_WITH_CHANGES
+    return Recommendation.DO_NOT_FUND
+
+
+def _write(rng, review, scores, recommendation, *, submit: bool) -> None:
+    from coalition.grants import reviews as review_ops
+
+    review_ops.save_draft(
+        review,
+        actor=review.reviewer,
+        version=None,
+        scores=scores,
+        comment_applicant=rng.choice(FOR_APPLICANT),
+        comment_confidential=rng.choice(CONFIDENTIAL),
+        recommendation=recommendation,
+    )
+    if submit:
+        review_ops.submit(review, actor=review.reviewer)
+
+
+def seed_reviews(
+    rng: random.Random, round_: Round, eligible: list[Application], convenor: User | None
+) -> None:
+    """The round's reviews, assigned automatically, in every state.
+
+    The demo reviewer has one of each (conflict declaration due, to do, draft,
+    submitted, recused); the demo steering member reviews too and declared on
+    part of the list (one conflict), leaving the rest to declare; another
+    steering member declared a conflict; one application has two reviews far
+    apart (a disagreement). Most other reviews are submitted.
+    """
+    from coalition.grants import assignment
+    from coalition.grants import reviews as review_ops
+    from coalition.grants.review_models import Recommendation
+
+    for name, email in OUTSIDE_REVIEWERS:
+        _demo_person(name, email, Role.REVIEWER)
+    steering = [_demo_person(name, email, Role.STEERING) for name, email in STEERING_MEMBERS]
+    db.session.flush()
+    result = assignment.auto_assign(round_, actor=convenor)
+    reviews = sorted(result.created, key=lambda r: (r.application_id, r.reviewer_id))
+    quality = {a.id: rng.uniform(1.8, 4.7) for a in eligible}
+    demo_reviewer = account_ops.find_by_email(DEMO_REVIEWER_EMAIL)
+    demo_steering = account_ops.find_by_email(DEMO_STEERING_EMAIL)
+    scripted = {}
+    for person in (demo_reviewer, demo_steering):
+        if person is None:
+            continue
+        own = [r for r in reviews if r.reviewer_id == person.id]
+        # declare, to do, draft, recused, then submitted
+        for review, state in zip(own, ["declare", "todo", "draft", "recused"], strict=False):
+            scripted[review.id] = state
+    # One disagreement: the first application reviewed by two people without a script.
+    by_application: dict[int, list] = {}
+    for review in reviews:
+        by_application.setdefault(review.application_id, []).append(review)
+    split = next(
+        (
+            pair
+            for pair in by_application.values()
+            if len(pair) == 2 and not any(r.id in scripted for r in pair)
+        ),
+        None,
+    )
+    for review in reviews:
+        state = scripted.get(review.id)
+        if state is None:
+            state = "submitted" if rng.random() < 0.8 else rng.choice(["declare", "draft"])
+        application = review.application
+        if state == "declare":
+            continue
+        if state == "recused":
+            review_ops.declare(
+                application,
+                review.reviewer,
+                conflict=True,
+                description="I advised this organisation on its last project.",
+            )
+            continue
+        review_ops.declare(application, review.reviewer, conflict=False)
+        if state == "todo":
+            continue
+        if split is not None and review in split:
+            high = review is split[0]
+            scores = {c.id: (5 if high else 1) for c in round_.criteria}
+            recommendation = Recommendation.FUND if high else Recommendation.DO_NOT_FUND
+            _write(rng, review, scores, recommendation, submit=True)
+            continue
+        scores = _scores(rng, round_, quality[application.id])
+        if state == "draft":
+            partial = dict(list(scores.items())[:1])
+            _write(rng, review, partial, None, submit=False)
+        else:
+            _write(rng, review, scores, _recommend(scores), submit=True)
+    # Steering declarations on the list: a conflict each, and "no conflict" on a few.
+    reviewed_by = {(r.application_id, r.reviewer_id) for r in reviews}
+    for person in [p for p in (demo_steering, *steering) if p is not None]:
+        free = [a for a in eligible if (a.id, person.id) not in reviewed_by]
+        if not free:
+            continue
+        review_ops.declare(
+            free[0], person, conflict=True, description="A close relative works there."
+        )
+        for application in free[1:4]:
+            review_ops.declare(application, person, conflict=False)

@@ -516,7 +516,7 @@ def delete(stored_name: str) -> None:
     path_of(stored_name).unlink(missing_ok=True)
 
 
-def download_response(attachment: Attachment) -> Response:
+def download_response(attachment: Attachment, *, blind: bool = False) -> Response:
     """Send an attachment as a download, never for the browser to display.
 
     Guarantees: ``Content-Disposition: attachment`` with the cleaned
@@ -525,6 +525,8 @@ def download_response(attachment: Attachment) -> Response:
     ``X-Content-Type-Options: nosniff``; a CSP of ``default-src 'none'``
     with ``sandbox``; ``Cache-Control: no-store``. A file missing on disk
     answers 404. The caller has checked that the person may download it.
+    ``blind`` names the file by its kind alone (``budget-12.pdf``): a blind
+    reviewer learns nothing of the applicant from the original name.
     """
     path = path_of(attachment.stored_name)
     if not path.is_file():
@@ -533,7 +535,10 @@ def download_response(attachment: Attachment) -> Response:
     detected = _BY_CONTENT_TYPE.get(attachment.content_type)
     content_type = detected.content_type if detected else "application/octet-stream"
     extension = detected.extension if detected else "bin"
-    name = clean_filename(attachment.original_name, extension)
+    if blind:
+        name = f"{attachment.kind.value}-{attachment.id}.{extension}"
+    else:
+        name = clean_filename(attachment.original_name, extension)
     response = send_file(path, mimetype=content_type, as_attachment=True, conditional=True)
     headers = response.headers
     headers.set("Content-Disposition", "attachment", **_disposition_names(name))

@@ -10,6 +10,7 @@ exact fraction, so that ties and the 1.5 threshold are decided exactly.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -46,6 +47,8 @@ class ApplicationScore:
     application_id: int
     title: str | None
     org_name: str | None
+    org_country: str | None
+    applicant_id: int
     status: ApplicationStatus
     requested_amount: int
     submitted_at: datetime | None
@@ -139,10 +142,12 @@ def round_ranking(round_: Round) -> RoundRanking:
             Application.id,
             Application.title,
             Application.org_name,
+            Application.org_country,
+            Application.applicant_id,
             Application.status,
             Application.requested_amount,
             Application.submitted_at,
-            sa.func.coalesce(active.c.assigned, 0),
+            sa.func.coalesce(active.c.assigned, 0).label("assigned"),
         )
         .outerjoin(active, active.c.application_id == Application.id)
         .where(Application.round_id == round_.id, Application.status.in_(RANKED))
@@ -152,11 +157,13 @@ def round_ranking(round_: Round) -> RoundRanking:
             application_id=a.id,
             title=a.title,
             org_name=a.org_name,
+            org_country=a.org_country,
+            applicant_id=a.applicant_id,
             status=a.status,
             requested_amount=a.requested_amount or 0,
             submitted_at=a.submitted_at,
             required=round_.reviewers_per_application,
-            assigned=a[6],
+            assigned=a.assigned,
             done=0,
         )
         for a in applications
@@ -210,3 +217,48 @@ def application_score(round_: Round, application_id: int) -> ApplicationScore | 
         if row.application_id == application_id:
             return row
     return None
+
+
+# -- Keeping a round's ranking between page views ------------------------------------------
+
+# How long a worker keeps a ranking it computed (the app setting RANKING_CACHE_SECONDS
+# overrides it; 0 computes afresh each time, as the tests do unless they set it).
+RANKING_CACHE_SECONDS = 60
+_kept: dict[int, tuple[tuple, float, RoundRanking]] = {}
+
+
+def ranking_fingerprint(round_: Round) -> tuple:
+    """What changes whenever a round's ranking may: one cheap query, and the round's row.
+
+    Every change that moves a ranking (a review saved, submitted, reopened or
+    recused; an assignment; a screening or a withdrawal; an edit of the round)
+    goes through an operation that writes an audit row, so the ranking stays
+    as it is while the newest audit row does. A change made behind the
+    operations' back is seen within the cache's lifetime.
+    """
+    from coalition.audit.models import AuditEntry
+
+    newest = db.session.scalar(sa.select(sa.func.max(AuditEntry.id)))
+    return (newest, round_.id, round_.budget, round_.reviewers_per_application)
+
+
+def cached_ranking(round_: Round) -> RoundRanking:
+    """``round_ranking(round_)``, or the one this worker computed last if nothing changed."""
+    from flask import current_app
+
+    seconds = current_app.config.get(
+        "RANKING_CACHE_SECONDS", 0 if current_app.testing else RANKING_CACHE_SECONDS
+    )
+    if not seconds:
+        return round_ranking(round_)
+    fingerprint = ranking_fingerprint(round_)
+    kept = _kept.get(round_.id)
+    if kept is not None and kept[0] == fingerprint and kept[1] > time.monotonic():
+        return kept[2]
+    ranking = round_ranking(round_)
+    _kept[round_.id] = (fingerprint, time.monotonic() + seconds, ranking)
+    return ranking
+
+
+def forget_rankings() -> None:
+    _kept.clear()
