@@ -164,7 +164,15 @@ def _init_templates(app: Flask) -> None:
     from coalition.audit import audit_value
     from coalition.countries import country_name
     from coalition.grants.money import format_money
-    from coalition.i18n import current_language, local_time, select_timezone, text_direction
+    from coalition.i18n import (
+        bdi,
+        current_language,
+        file_size,
+        install_wtforms_catalog,
+        local_time,
+        select_timezone,
+        text_direction,
+    )
     from coalition.templating import form_errors, options
 
     app.jinja_env.trim_blocks = True
@@ -172,6 +180,9 @@ def _init_templates(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["audit_value"] = audit_value
     app.jinja_env.filters["country_name"] = country_name
+    app.jinja_env.filters["bdi"] = bdi
+    app.jinja_env.filters["file_size"] = file_size
+    install_wtforms_catalog(app)
     app.jinja_env.globals["form_errors"] = form_errors  # imported macros see globals only
 
     @app.context_processor
