@@ -162,6 +162,7 @@ def _init_templates(app: Flask) -> None:
     from coalition import policy
     from coalition.accounts.forms import ConfirmForm, LanguageForm
     from coalition.audit import audit_value
+    from coalition.config import RTL_LANGUAGES
     from coalition.countries import country_name
     from coalition.grants.money import format_money
     from coalition.i18n import (
@@ -192,6 +193,7 @@ def _init_templates(app: Flask) -> None:
             "current_language": current_language,
             "text_direction": text_direction,
             "languages": app.config["LANGUAGES"],
+            "rtl_languages": RTL_LANGUAGES,
             "money": format_money,
             "options": options,
             "viewer_timezone": select_timezone,

@@ -391,7 +391,8 @@ def test_an_export_in_each_language_imports_back(app, language, field_names):
     make_member("Réseau Ivoirien", country="CI", kind=MemberKind.ORGANISATION)
     make_member("Solo Expert", kind=MemberKind.EXPERT, org_type=None, contacts=[], country="SN")
     headers = {"Accept-Language": language}
-    with app.test_request_context(headers=headers):
+    # An app context of its own: Flask-Babel keeps the locale in ``g``.
+    with app.app_context(), app.test_request_context(headers=headers):
         data, _count = exporter.export_members(
             MemberFilters(), staff=True, fmt="csv", reader=None, field_names=field_names
         )
