@@ -20,7 +20,7 @@ from tests.browser.test_grants_apply import open_round, sign_in_by_id, start_app
 from tests.test_members_export import make_member
 
 ARTIFACTS = Path("test-artifacts")
-PUBLIC_PAGES = ["/", "/calls/", "/directory", "/directory/figures", "/join", "/sign-in", "/sign-up"]
+PUBLIC_PAGES = ["/", "/calls", "/directory", "/directory/figures", "/join", "/sign-in", "/sign-up"]
 
 
 def box(locator) -> dict:
