@@ -310,3 +310,37 @@ def test_forced_locale_switches_the_catalog_within_a_request(app):
             assert str(i18n.get_locale()) == "fr"
             assert i18n._catalog() is not first
         assert i18n._catalog() is first
+
+
+class Marked:
+    """A catalog that marks every string it translates: «text»."""
+
+    def ugettext(self, string):
+        return f"«{string}»"
+
+    def ungettext(self, singular, plural, n):
+        return f"«{singular if n == 1 else plural}»"
+
+    gettext, ngettext = ugettext, ungettext
+
+
+def test_choice_labels_are_translated_per_request_not_at_import(app, monkeypatch):
+    """Enum labels in a form's choices were read once, when the module loaded (in
+    English, forever): they are read for each form, in the reader's language."""
+    import flask_babel
+
+    from coalition.grants.application_forms import ApplicationForm, AttachmentForm
+    from coalition.members.staff_forms import MemberForm
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Marked())
+    with request_in(app, "fr"):
+        labels = {
+            "registration": [c[1] for c in ApplicationForm().org_registration.iter_choices()],
+            "attachment kind": [c[1] for c in AttachmentForm().kind.iter_choices()],
+            "member kind": [c[1] for c in MemberForm().kind.iter_choices()],
+            "organisation type": [c[1] for c in MemberForm().org_type.iter_choices()],
+            "focus areas": [c[1] for c in MemberForm().focus_areas.iter_choices()],
+        }
+    for field_name, found in labels.items():
+        unmarked = [label for label in found if not str(label).startswith("«")]
+        assert not unmarked, f"{field_name}: {unmarked}"
