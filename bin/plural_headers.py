@@ -2,14 +2,18 @@
 as many forms as that rule has.
 
 ``pybabel init`` takes the rule from CLDR, whose count of forms differs between
-Babel releases (French and Spanish have three there); the catalog tests
-(tests/test_catalogs.py) check these exact rules.
+Babel releases (French, Spanish and Portuguese have three there: one, many for
+exact millions, other); the catalog tests (tests/test_catalogs.py) check these
+exact rules. A catalog translated under another rule keeps its translations:
+each form of the agreed rule takes the form the old rule gave the same numbers.
 Usage: python bin/plural_headers.py translations/*/LC_MESSAGES/messages.po
 """
 
 from __future__ import annotations
 
+import gettext
 import sys
+from collections import Counter
 from pathlib import Path
 
 from babel.messages.pofile import read_po, write_po
@@ -25,11 +29,37 @@ PLURAL_FORMS = {
 }
 
 
+SAMPLE = range(0, 1000)
+
+
+def remap(old_rule: str, new_rule: str) -> list[int] | None:
+    """For each form of ``new_rule``, the form of ``old_rule`` that says the same
+    numbers (None when the rules are the same, or the old one unreadable)."""
+
+    def plural_of(rule: str):
+        return gettext.c2py(rule.split("plural=", 1)[1].strip().rstrip(";"))
+
+    try:
+        old, new = plural_of(old_rule), plural_of(new_rule)
+    except (ValueError, IndexError, SyntaxError):
+        return None
+    count = int(new_rule.split("nplurals=", 1)[1].split(";", 1)[0])
+    mapping = []
+    for form in range(count):
+        # The old form most of this form's numbers took (Portuguese's old rule put
+        # 0 with 1; the agreed one puts it with 2, 3...).
+        taken = Counter(old(n) for n in SAMPLE if new(n) == form)
+        mapping.append(taken.most_common(1)[0][0] if taken else form)
+    return None if mapping == list(range(count)) else mapping
+
+
 def fix(path: Path) -> bool:
     """Rewrite ``path`` with the agreed rule; True when the file changed."""
     language = path.parent.parent.name
     with path.open("rb") as f:
         catalog = read_po(f, locale=language)
+    old_rule = dict(catalog.mime_headers).get("Plural-Forms", "")
+    mapping = remap(old_rule, PLURAL_FORMS[language]) if old_rule else None
     headers = [(k, v) for k, v in catalog.mime_headers if k.lower() != "plural-forms"]
     headers.append(("Plural-Forms", PLURAL_FORMS[language]))
     catalog.mime_headers = headers  # sets the catalog's count of forms
@@ -37,6 +67,8 @@ def fix(path: Path) -> bool:
     for message in catalog:
         if message.id and message.pluralizable:
             strings = list(message.string) if isinstance(message.string, tuple | list) else []
+            if mapping and any(strings):
+                strings = [strings[i] if i < len(strings) else "" for i in mapping]
             while len(strings) > forms and not strings[-1]:
                 strings.pop()  # only empty forms are dropped
             message.string = tuple(strings + [""] * (forms - len(strings)))
