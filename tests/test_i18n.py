@@ -344,3 +344,33 @@ def test_choice_labels_are_translated_per_request_not_at_import(app, monkeypatch
     for field_name, found in labels.items():
         unmarked = [label for label in found if not str(label).startswith("«")]
         assert not unmarked, f"{field_name}: {unmarked}"
+
+
+def test_plural_headers_keep_translations_made_under_cldr_rules(tmp_path):
+    """A catalog translated with CLDR's three forms (one, exact millions, other) gets the
+    agreed two-form rule, each form keeping the words said for the same numbers."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plural_headers", "bin/plural_headers.py")
+    plural_headers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plural_headers)
+    cldr = {
+        "fr": "nplurals=3; plural=(n == 0 || n == 1) ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2;",
+        "pt": "nplurals=3; plural=(n == 0 || n == 1) ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2;",
+    }
+    for language, rule in cldr.items():
+        path = tmp_path / language / "LC_MESSAGES" / "messages.po"
+        path.parent.mkdir(parents=True)
+        path.write_text(
+            'msgid ""\nmsgstr ""\n'
+            f'"Language: {language}\\n"\n"Plural-Forms: {rule}\\n"\n'
+            '"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+            'msgid "%(num)d file"\nmsgid_plural "%(num)d files"\n'
+            'msgstr[0] "ONE"\nmsgstr[1] "MILLIONS"\nmsgstr[2] "OTHER"\n',
+            encoding="utf-8",
+        )
+        assert plural_headers.fix(path)
+        text = path.read_text(encoding="utf-8")
+        assert f'"Plural-Forms: {plural_headers.PLURAL_FORMS[language]}\\n"' in text
+        assert 'msgstr[0] "ONE"\nmsgstr[1] "OTHER"\n' in text
+        assert "msgstr[2]" not in text
