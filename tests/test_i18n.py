@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from babel import support
 from flask_babel import force_locale
 from jinja2 import ChoiceLoader, DictLoader
@@ -374,3 +375,39 @@ def test_plural_headers_keep_translations_made_under_cldr_rules(tmp_path):
         assert f'"Plural-Forms: {plural_headers.PLURAL_FORMS[language]}\\n"' in text
         assert 'msgstr[0] "ONE"\nmsgstr[1] "OTHER"\n' in text
         assert "msgstr[2]" not in text
+
+
+@pytest.mark.parametrize(
+    ("account_language", "member_languages", "expected"),
+    [("pt", ["fr"], "pt"), (None, ["de", "es"], "es"), (None, [], "en")],
+)
+def test_a_joining_decision_reaches_the_contact_in_their_language(
+    app, make_user, account_language, member_languages, expected
+):
+    """The recipient's saved language (an account at that address), not the convenor's
+    Arabic page, nor only the member's first language."""
+    from coalition.mail.models import OutboxMessage
+    from coalition.members import operations as ops
+    from coalition.members.models import MemberStatus
+    from tests.test_members_public import add_member
+
+    convenor = make_user("convenor", two_factor=True, language="ar")
+    if account_language:
+        make_user(email="lina@applicant.example.org", language=account_language)
+    member = add_member(
+        "Joining Org",
+        status=MemberStatus.APPLIED,
+        contact_name="Lina Haddad",
+        contact_email="lina@applicant.example.org",
+    )
+    member.languages = member_languages
+    # The test's own app context (and session): the page is in Arabic.
+    with app.test_request_context(headers={"Accept-Language": "ar"}):
+        assert current_language() == "ar"
+        ops.decide_application(member, approve=True, actor=convenor, reason=None)
+    db.session.flush()
+    [message] = db.session.scalars(
+        sa.select(OutboxMessage).filter_by(template="membership_approved")
+    ).all()
+    assert message.language == expected
+    assert message.body_html.startswith(f'<div lang="{expected}"')
