@@ -411,3 +411,10 @@ def test_a_joining_decision_reaches_the_contact_in_their_language(
     ).all()
     assert message.language == expected
     assert message.body_html.startswith(f'<div lang="{expected}"')
+
+
+def test_names_in_html_emails_are_isolated_and_escaped(app):
+    with request_in(app, "en"):
+        _subject, text, html = mail.render_email("membership_approved", "ar", name="Ada <b>L</b>")
+    assert "<bdi>Ada &lt;b&gt;L&lt;/b&gt;</bdi>" in html
+    assert "<bdi>" not in text and "Ada <b>L</b>" in text  # plain text stays plain
