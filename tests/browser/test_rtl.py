@@ -71,6 +71,11 @@ def test_the_join_form_reads_right_to_left(new_context):
     page.goto("/join")
     assert_right_to_left(page, "join")
     assert_fields_start_at_the_right(page, page.locator("main form").last)
+    # The skip link appears at the right edge when a keyboard reaches it first.
+    page.keyboard.press("Tab")
+    skip = page.locator("a.skip-link")
+    expect(skip).to_be_focused()
+    assert right(box(skip)) > page.viewport_size["width"] - 40
 
 
 @pytest.mark.browser
