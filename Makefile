@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench check-system venv venv-test secret migrate clean
+.PHONY: run test lint bench check-system venv venv-test secret migrate clean translations catalogs
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -47,19 +47,47 @@ migrate: venv secret
 
 # bin/serve.py runs gunicorn (Flask's debug server with FLASK_DEBUG=1) and the
 # scheduler beside it, and stops both on Ctrl-C.
-run: check-system venv secret migrate
+# The catalogs: translations/<lang>/LC_MESSAGES/messages.po, written by people
+# (see the README's "Translations"); the .mo files the app reads are built from
+# them, only when a .po changed, and never committed.
+TRANSLATION_LANGUAGES := fr ar es pt
+PO_FILES := $(foreach lang,$(TRANSLATION_LANGUAGES),translations/$(lang)/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(BIN)/.installed
+	$(BIN)/pybabel compile --statistics -d translations -l $* -i $< -o $@
+
+catalogs: $(MO_FILES)
+
+# Re-extract every marked string and update the four catalogs (new strings come in
+# empty, changed ones fuzzy: translate them in the same commit).
+translations: venv
+	@mkdir -p translations
+	$(BIN)/pybabel extract --sort-by-file --no-wrap -F babel.cfg $(BABEL_KEYWORDS) \
+	  --project Coalition --copyright-holder "Coalition" -o translations/messages.pot .
+	@for lang in $(TRANSLATION_LANGUAGES); do \
+	  if [ -f translations/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update --no-wrap --ignore-obsolete -i translations/messages.pot -d translations -l $$lang; \
+	  else \
+	    $(BIN)/pybabel init --no-wrap -i translations/messages.pot -d translations -l $$lang; \
+	  fi; \
+	done
+	$(BIN)/python bin/plural_headers.py $(PO_FILES)
+
+run: check-system venv secret migrate catalogs
 	@$(BIN)/flask seed-demo --if-empty
 	@echo "Serving on http://$(HOST):$(PORT) (scheduler beside it). Stop with Ctrl-C."
 	@exec $(BIN)/python bin/serve.py --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The whole suite. TEST_DATABASE_URL=postgresql://… runs it against PostgreSQL.
-test: check-system venv-test secret
+test: check-system venv-test secret catalogs
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Page times, export, dry-run import and memory at 10,000 members (see bench/README.md).
 # BENCH_ARGS="--members 2000 --requests 30" or "--database-url postgresql://…" to change them.
-bench: venv
+bench: venv catalogs
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv-test
@@ -67,4 +95,4 @@ lint: venv-test
 	$(BIN)/ruff format --check . || true
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(MO_FILES)

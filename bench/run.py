@@ -5,8 +5,9 @@ It seeds a database (a temporary SQLite one, or ``--database-url``) with
 coalition's register), serves the application with gunicorn on loopback (two
 workers), signs in as a convenor through the real sign-in and two-factor
 forms, and times each page over ``--requests`` requests (median and 95th
-percentile). The export, a dry-run import of 5,000 rows and the membership
-report of 250 members (against WeasyPrint alone on its HTML) are timed too, and
+percentile), then each page again in English and in Arabic in turn (an Arabic
+page may cost at most 10% more). The export, a dry-run import of 5,000 rows and
+the membership report of 250 members (against WeasyPrint alone on its HTML) are timed too, and
 peak memory is read from ``/proc``. It prints one table with each target
 marked PASS or FAIL, and exits 0 either way: it is a measurement.
 
@@ -47,6 +48,7 @@ MB = 1024 * 1024
 
 # Targets.
 PAGE_FACTOR = 3.0  # every page within 3x the bare page's median
+ARABIC_FACTOR = 1.10  # a page in Arabic costs at most 10% more than in English
 EXPORT_SECONDS = 5.0
 DRY_RUN_SECONDS = 10.0
 DRY_RUN_ROWS = 5000
@@ -104,6 +106,16 @@ def seed_command(members: int) -> None:
         )
         user.totp_secret = pyotp.random_base32()
         user.totp_enabled_at = utcnow()
+        # The same convenor reading in Arabic: the pages again, right to left.
+        arabic = account_ops.create_user(
+            email=f"bench-ar-{secrets.token_hex(4)}@bench.coalition.test",
+            name="Bench Convenor (ar)",
+            password=password,
+            roles=[Role.CONVENOR],
+            language="ar",
+        )
+        arabic.totp_secret = pyotp.random_base32()
+        arabic.totp_enabled_at = utcnow()
         db.session.commit()
         grants = seed_grants_in_bulk(user.id)
         grants.update(seed_reviews_in_bulk(user.id))
@@ -120,6 +132,8 @@ def seed_command(members: int) -> None:
                     "email": user.email,
                     "password": password,
                     "totp_secret": user.totp_secret,
+                    "arabic_email": arabic.email,
+                    "arabic_totp_secret": arabic.totp_secret,
                     "member_ids": ids[::step][:50],
                     "members": len(ids),
                     "seconds": round(time.perf_counter() - started, 1),
@@ -660,6 +674,26 @@ def measure(
     return timing
 
 
+def measure_languages(
+    english: Browser, arabic: Browser, name: str, paths: list[str], count: int
+) -> tuple[Timing, Timing]:
+    """The same pages in English and in Arabic, requests taken in turn (English, then
+    Arabic) so that both see the same moments of a machine whose speed drifts."""
+    shown = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+    timings = (Timing(name, shown), Timing(f"{name}, in Arabic", shown))
+    browsers = (english, arabic)
+    for i in range(WARM_UP):
+        for browser in browsers:
+            browser.timed(paths[i % len(paths)])
+    for i in range(count):
+        for browser, timing in zip(browsers, timings, strict=True):
+            status, seconds, size = browser.timed(paths[i % len(paths)])
+            timing.statuses.append(status)
+            timing.seconds.append(seconds)
+            timing.size = max(timing.size, size)
+    return timings
+
+
 # -- Gunicorn ----------------------------------------------------------------------------
 
 
@@ -814,6 +848,10 @@ def run(args) -> None:
             ("review form", [f"/reviews/{i}" for i in seeded["review_ids"]]),
         ]
         timed = [measure(browser, name, paths, n, paired=True) for name, paths in listed]
+        arabic = Browser(base)
+        arabic.sign_in(seeded["arabic_email"], seeded["password"], seeded["arabic_totp_secret"])
+        print("Timing the same pages in English and in Arabic, in turn ...", flush=True)
+        languages = [measure_languages(browser, arabic, name, paths, n) for name, paths in listed]
         # What each worker keeps once it has served the pages.
         resident = {
             f"gunicorn worker {number}": current_rss(pid)
@@ -860,7 +898,7 @@ def run(args) -> None:
         {**env, "DATABASE_URL": f"sqlite:///{workdir / 'report.sqlite'}"},
     )
 
-    report(args, pages, [export, round_export], dry_run, memory, resident, pdf)
+    report(args, pages, [export, round_export], dry_run, memory, resident, pdf, languages)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
@@ -883,6 +921,7 @@ def report(
     memory: dict,
     resident: dict,
     pdf: dict | None = None,
+    languages: list[tuple[Timing, Timing]] = (),
 ) -> None:
     bare = pages[0]
     rows = []
@@ -908,6 +947,22 @@ def report(
                 f"{factor:.1f}x",
                 target,
                 result,
+            )
+        )
+    for english, arabic in languages:
+        if not (english.ok and arabic.ok):
+            rows.append((arabic.name, arabic.path, unavailable(arabic), "", "", "", ""))
+            continue
+        factor = arabic.median / english.median
+        rows.append(
+            (
+                arabic.name,
+                arabic.path,
+                ms(arabic.median),
+                ms(arabic.p95),
+                f"{factor:.2f}x en",
+                f"<= {ARABIC_FACTOR:g}x en",
+                verdict(factor <= ARABIC_FACTOR),
             )
         )
     for export in exports:

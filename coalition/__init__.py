@@ -170,9 +170,18 @@ def _init_templates(app: Flask) -> None:
     from coalition import policy
     from coalition.accounts.forms import ConfirmForm, LanguageForm
     from coalition.audit import audit_value
+    from coalition.config import RTL_LANGUAGES
     from coalition.countries import country_name
     from coalition.grants.money import format_money
-    from coalition.i18n import current_language, local_time, select_timezone, text_direction
+    from coalition.i18n import (
+        bdi,
+        current_language,
+        file_size,
+        install_wtforms_catalog,
+        local_time,
+        select_timezone,
+        text_direction,
+    )
     from coalition.templating import form_errors, options
 
     app.jinja_env.trim_blocks = True
@@ -180,6 +189,9 @@ def _init_templates(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["audit_value"] = audit_value
     app.jinja_env.filters["country_name"] = country_name
+    app.jinja_env.filters["bdi"] = bdi
+    app.jinja_env.filters["file_size"] = file_size
+    install_wtforms_catalog(app)
     app.jinja_env.globals["form_errors"] = form_errors  # imported macros see globals only
 
     @app.context_processor
@@ -189,6 +201,7 @@ def _init_templates(app: Flask) -> None:
             "current_language": current_language,
             "text_direction": text_direction,
             "languages": app.config["LANGUAGES"],
+            "rtl_languages": RTL_LANGUAGES,
             "money": format_money,
             "options": options,
             "viewer_timezone": select_timezone,

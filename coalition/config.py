@@ -118,6 +118,7 @@ def load_config(instance_path: str) -> dict:
         # Forms.
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "WTF_I18N_ENABLED": True,  # WTForms' own messages translated (coalition.i18n)
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 30 * 1024 * 1024),
         # Languages.
         "BABEL_DEFAULT_LOCALE": "en",

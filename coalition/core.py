@@ -19,6 +19,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -78,36 +79,46 @@ def enforce_two_factor():
     return redirect(url_for("accounts.two_factor_setup"))
 
 
+# Marked for extraction, translated when the page is drawn.
 ERROR_TEXT = {
     400: (
-        "The request could not be understood",
-        "Go back, reload the page and try again.",
+        _l("The request could not be understood"),
+        _l("Go back, reload the page and try again."),
     ),
     401: (
-        "Please sign in",
-        "Your session may have ended. Sign in, then go back to the page and try again.",
+        _l("Please sign in"),
+        _l("Your session may have ended. Sign in, then go back to the page and try again."),
     ),
     403: (
-        "You do not have access to this page",
-        "If you think you should, ask the convenor staff to check your roles.",
+        _l("You do not have access to this page"),
+        _l("If you think you should, ask the convenor staff to check your roles."),
     ),
     404: (
-        "Page not found",
-        "The address may be mistyped, or the page may have moved or be private.",
+        _l("Page not found"),
+        _l("The address may be mistyped, or the page may have moved or be private."),
     ),
-    405: ("This action is not allowed here", "Go back and use the page's own buttons."),
+    405: (
+        _l("This action is not allowed here"),
+        _l("Go back and use the page's own buttons."),
+    ),
     413: (
-        "That upload is too large",
-        "Make the file smaller, or send fewer files at once, and try again.",
+        _l("That upload is too large"),
+        _l("Make the file smaller, or send fewer files at once, and try again."),
     ),
-    429: ("Too many attempts", "For your safety we paused this for a while."),
+    429: (
+        _l("Too many attempts"),
+        _l("For your safety we paused this for a while."),
+    ),
     503: (
-        "The service is briefly unavailable",
-        "Nothing was saved. Wait a minute and try again.",
+        _l("The service is briefly unavailable"),
+        _l("Nothing was saved. Wait a minute and try again."),
     ),
     500: (
-        "Something went wrong on our side",
-        "Nothing was saved. Try again in a moment; if it happens again, tell the convenor staff.",
+        _l("Something went wrong on our side"),
+        _l(
+            "Nothing was saved. Try again in a moment; "
+            "if it happens again, tell the convenor staff."
+        ),
     ),
 }
 
@@ -149,7 +160,7 @@ def init_error_pages(app: Flask) -> None:
         if code == 429:
             retry_after = _retry_after_seconds(exc)
             event(log, "rate limit reached", level=logging.WARNING)
-        body, status = _error_page(code, _(title), _(advice), retry_after)
+        body, status = _error_page(code, str(title), str(advice), retry_after)
         response = make_response(body, status)
         if retry_after:
             response.headers["Retry-After"] = str(retry_after)
@@ -176,7 +187,7 @@ def init_error_pages(app: Flask) -> None:
         log.exception("unhandled error")
         db.session.rollback()
         title, advice = ERROR_TEXT[500]
-        return _error_page(500, _(title), _(advice))
+        return _error_page(500, str(title), str(advice))
 
 
 def _retry_after_seconds(exc) -> int | None:

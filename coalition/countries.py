@@ -14,9 +14,10 @@ import unicodedata
 from functools import cache
 
 import pycountry
+from babel import Locale, UnknownLocaleError
 from flask_babel import lazy_gettext as _l
 
-from coalition.i18n import cached_label
+from coalition.i18n import cached_label, current_language
 
 
 class Region(enum.StrEnum):
@@ -157,6 +158,16 @@ def _name_index() -> dict[str, str]:
             value = getattr(country, attr, None)
             if value:
                 index.setdefault(fold(french(value)), country.alpha_2)
+    # Then the names this application writes in its other languages (exports in
+    # Arabic, Spanish or Portuguese read back).
+    for language in ("fr", "ar", "es", "pt"):
+        for code, name in _territories(language).items():
+            if (
+                len(code) == 2
+                and code.isalpha()
+                and (code == "XK" or pycountry.countries.get(alpha_2=code))
+            ):
+                index.setdefault(fold(name), code)
     return index
 
 
@@ -176,10 +187,30 @@ def lookup_country(value: str | None) -> str | None:
     return _name_index().get(fold(text))
 
 
-@cache
-def country_name(code: str | None) -> str:
+def _language(language: str | None) -> str:
+    if language:
+        return language
+    try:
+        return current_language()
+    except RuntimeError:  # outside an application context: the command line's English
+        return "en"
+
+
+def country_name(code: str | None, language: str | None = None) -> str:
+    """The country's name in ``language`` (by default the reader's), or the code if unknown."""
     if not code:
         return ""
+    return _country_name(code, _language(language))
+
+
+@cache
+def _country_name(code: str, language: str) -> str:
+    """Cached per language: English from pycountry (the names the register has always
+    shown), the others from the CLDR through Babel, English where the CLDR has none."""
+    if language != "en":
+        name = _territories(language).get(code.upper())
+        if name:
+            return name
     if code == "XK":
         return "Kosovo"
     country = pycountry.countries.get(alpha_2=code)
@@ -200,9 +231,24 @@ def local_country_name(code: str | None, locale) -> str:
 
 
 @cache
-def country_choices() -> list[tuple[str, str]]:
+def _territories(language: str) -> dict[str, str]:
+    try:
+        return dict(Locale.parse(language).territories)
+    except (ValueError, UnknownLocaleError):
+        return {}
+
+
+def country_choices(language: str | None = None) -> list[tuple[str, str]]:
+    """(code, name) of every country, in the reader's language, by name."""
+    return _country_choices(_language(language))
+
+
+@cache
+def _country_choices(language: str) -> list[tuple[str, str]]:
     codes = [c.alpha_2 for c in pycountry.countries] + ["XK"]
-    return sorted(((code, country_name(code)) for code in codes), key=lambda c: fold(c[1]))
+    return sorted(
+        ((code, _country_name(code, language)) for code in codes), key=lambda c: fold(c[1])
+    )
 
 
 AFRICAN_COUNTRIES = tuple(

@@ -32,9 +32,10 @@ class CountryChecks:
                 f'<li><input type="checkbox" id="{box_id}" name="{escape(field.name)}" '
                 f'value="{code}"{checked}> <label for="{box_id}">{escape(label)}</label></li>'
             )
+        find = _("Find a country")  # outside the f-string, where extraction sees it
         parts = [
             f'<div class="country-groups" id="{escape(field.id)}" '
-            f'data-filter-label="{escape(_("Find a country"))}">'
+            f'data-filter-label="{escape(find)}">'
         ]
         if len(groups) == 1:
             [items] = groups.values()

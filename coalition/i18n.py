@@ -6,15 +6,19 @@ own choice (kept in the session), then the browser's Accept-Language.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from babel import Locale
+from babel import Locale, support
 from babel.dates import DateTimePattern, format_datetime, get_datetime_format
+from babel.units import format_unit
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import get_locale, get_translations
 from flask_login import current_user
+from markupsafe import Markup
+from wtforms.i18n import messages_path
 
 from coalition.config import LANGUAGES, RTL_LANGUAGES
 
@@ -159,3 +163,49 @@ def install_template_gettext(app) -> None:
 def forget_cached_labels() -> None:
     if has_request_context():
         g.pop("_enum_labels", None)
+
+
+def bdi(value) -> Markup:
+    """User-written text (a name, a title, an email address, a URL) isolated from the
+    page's direction: an English name in an Arabic page keeps its own order, and
+    the punctuation around it stays in the page's (``{{ member.name|bdi }}``)."""
+    if value is None or value == "":
+        return Markup("")
+    return Markup("<bdi>%s</bdi>") % value
+
+
+@cache
+def _wtforms_catalog(language: str):
+    return support.Translations.load(messages_path(), [language], domain="wtforms")
+
+
+class WTFormsCatalog:
+    """WTForms' own messages ("This field is required.", "Invalid email address.") in
+    the request's language, from the translations WTForms ships (fr, ar, es, pt
+    among them). Flask-WTF reads that catalog from disk again on every request
+    that shows a validation error; this reads each language once per process."""
+
+    def ugettext(self, string: str) -> str:
+        return _wtforms_catalog(current_language()).ugettext(string)
+
+    def ungettext(self, singular: str, plural: str, n: int) -> str:
+        return _wtforms_catalog(current_language()).ungettext(singular, plural, n)
+
+
+WTFORMS_CATALOG = WTFormsCatalog()
+
+
+def install_wtforms_catalog(app) -> None:
+    """Hand Flask-WTF the cached catalog (it looks for ``request.wtforms_translations``)."""
+
+    @app.before_request
+    def _wtforms_catalog_of_request():
+        request.wtforms_translations = WTFORMS_CATALOG
+
+
+def file_size(size: int) -> str:
+    """A file's size in whole kilobytes, the unit written as the reader's language does
+    ("12 kB", "12 ko", "12 كيلوبايت")."""
+    return format_unit(
+        math.ceil(size / 1024), "digital-kilobyte", length="short", locale=get_locale()
+    )

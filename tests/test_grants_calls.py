@@ -21,7 +21,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def call_titles(html: str) -> list[str]:
-    return re.findall(r'<h2><a href="/calls/\d+">([^<]+)</a></h2>', html)
+    return re.findall(r'<h2><a href="/calls/\d+"><bdi>([^<]+)</bdi></a></h2>', html)
 
 
 def test_calls_list_only_open_rounds(client):

@@ -820,7 +820,8 @@ def status_rows(html: str) -> dict[str, tuple[str, str]]:
     return {
         label: (n, amount)
         for label, n, amount in re.findall(
-            r'<tr><th scope="row">([^<]+)</th><td[^>]*>(\d+)</td><td[^>]*>([^<]*)</td></tr>',
+            r'<tr><th scope="row">(?:<bdi>)?([^<]+)(?:</bdi>)?</th>'
+            r"<td[^>]*>(\d+)</td><td[^>]*>([^<]*)</td></tr>",
             table,
         )
     }
@@ -860,8 +861,8 @@ def test_round_page_counts_applications_by_status_against_the_budget(client, mak
     assert "<dt>Requested</dt><dd>$45,000.00" in html
     assert "<dt>Left</dt><dd>$5,000.00</dd>" in html
     # The rubric, with its weights.
-    assert '<tr><th scope="row">Relevance</th><td data-label="Weight">3</td>' in html
-    assert '<tr><th scope="row">Team</th><td data-label="Weight">1</td>' in html
+    assert '<tr><th scope="row"><bdi>Relevance</bdi></th><td data-label="Weight">3</td>' in html
+    assert '<tr><th scope="row"><bdi>Team</bdi></th><td data-label="Weight">1</td>' in html
 
 
 def test_round_page_shows_when_requests_exceed_the_budget(client, make_user, login):

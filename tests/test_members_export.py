@@ -381,3 +381,38 @@ def test_member_named_in_a_member_query(client, login, convenor):
     rows = csv_rows(download(client, "csv", "q=findable"))
     assert [r["Name"] for r in rows] == ["Findable Organisation"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Member)) == 2
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "ar", "es", "pt"])
+@pytest.mark.parametrize("field_names", [False, True])
+def test_an_export_in_each_language_imports_back(app, language, field_names):
+    """Headings, kinds, types, focus areas, countries and yes/no in the reader's language
+    (or the machine names) read back: a French export imports into the register."""
+    make_member("Réseau Ivoirien", country="CI", kind=MemberKind.ORGANISATION)
+    make_member("Solo Expert", kind=MemberKind.EXPERT, org_type=None, contacts=[], country="SN")
+    headers = {"Accept-Language": language}
+    # An app context of its own: Flask-Babel keeps the locale in ``g``.
+    with app.app_context(), app.test_request_context(headers=headers):
+        data, _count = exporter.export_members(
+            MemberFilters(), staff=True, fmt="csv", reader=None, field_names=field_names
+        )
+        header = next(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        expected = [c.key if field_names else str(c.label) for c in exporter.COLUMNS]
+        assert header == expected
+        report = importing.analyse(importing.read_table(data, "members.csv"))
+    assert [(r["name"], r["action"], r["errors"]) for r in report["rows"]] == [
+        ("Réseau Ivoirien", "unchanged", []),
+        ("Solo Expert", "unchanged", []),
+    ]
+
+
+def test_the_iso_code_column_gives_the_country_when_the_name_column_also_does(app):
+    """An export holds "Pays" (names) and "Code pays": the codes are read, exactly."""
+    text = "Nom,Pays,Code pays\nRéseau Congolais,Congo-Kinshasa,CD\n"
+    with app.test_request_context():
+        report = importing.analyse(importing.read_table(text.encode(), "members.csv"))
+    [row] = report["rows"]
+    assert (row["errors"], row["country"]) == ([], "CD")
+    assert report["file"]["columns"]["country"] == "Code pays"
+    assert report["file"]["ignored"] == ["Pays"]
+    assert not [n for n in report["file"]["column_notes"] if n["field"] == "country"]

@@ -94,7 +94,7 @@ def body(response) -> str:
 def listed_names(response) -> list[str]:
     """The names in the directory table (the row headers), in order."""
     return [
-        unescape(re.sub(r"<[^>]+>.*", "", cell)).strip()
+        unescape(re.sub(r"<[^>]+>.*", "", re.sub(r"</?bdi>", "", cell), flags=re.S)).strip()
         for cell in re.findall(r'<th scope="row">(.*?)</th>', body(response), flags=re.S)
     ]
 

@@ -85,7 +85,7 @@ class ApplicationForm(FlaskForm):
     org_country = SelectField(_l("Organisation's country"), choices=_countries, default="")
     org_registration = RadioField(
         _l("Registration"),
-        choices=[SelectChoice(r.value, r.label) for r in RegistrationStatus],
+        choices=lambda: [SelectChoice(r.value, r.label) for r in RegistrationStatus],
         validators=[Optional()],
     )
     fiscal_host_name = _text(
@@ -173,7 +173,7 @@ class ApplicationForm(FlaskForm):
 class AttachmentForm(FlaskForm):
     kind = SelectField(
         _l("What is it?"),
-        choices=[SelectChoice(k.value, k.label) for k in AttachmentKind],
+        choices=lambda: [SelectChoice(k.value, k.label) for k in AttachmentKind],
         validators=[DataRequired()],
     )
     file = FileField(

@@ -20,8 +20,10 @@ from email.utils import formatdate, make_msgid
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
+from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 
+from coalition.config import RTL_LANGUAGES
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.i18n import forget_cached_labels
@@ -68,7 +70,10 @@ def render_email(template: str, language: str, **context) -> tuple[str, str, str
             parts[block] = "".join(tmpl.blocks[block](context_obj)).strip()
     forget_cached_labels()
     subject = " ".join(parts["subject"].split())
-    return subject, parts["text"] + "\n", parts["html"]
+    # The HTML body says its language and direction (an Arabic email reads right to left).
+    direction = "rtl" if language in RTL_LANGUAGES else "ltr"
+    html = f'<div lang="{escape(language)}" dir="{direction}">{parts["html"]}</div>'
+    return subject, parts["text"] + "\n", html
 
 
 def queue_email(

@@ -139,8 +139,11 @@ def import_command(
 @members_cli.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--as", "actor_email", help="The email of the account the audit log names.")
+@click.option(
+    "--field-names", is_flag=True, help="Machine column names (country_code…) as the header row."
+)
 @with_appcontext
-def export_command(path, actor_email):
+def export_command(path, actor_email, field_names):
     """Export the whole register, every field, to PATH (.csv or .xlsx)."""
     from coalition.members.exporter import FORMATS, export_members
     from coalition.members.queries import MemberFilters
@@ -151,7 +154,13 @@ def export_command(path, actor_email):
         raise click.BadParameter("the file name must end in .csv or .xlsx", param_hint="PATH")
     actor = _actor(actor_email)
     data, count = export_members(
-        MemberFilters(), staff=True, fmt=fmt, reader=None, actor=actor, via="cli"
+        MemberFilters(),
+        staff=True,
+        fmt=fmt,
+        reader=None,
+        actor=actor,
+        via="cli",
+        field_names=field_names,
     )
     # Personal data: readable by its owner only.
     write_private_file(path, data)

@@ -187,8 +187,15 @@ def readable_by(reader: User | None):
     return sa.true() if reader is None else readable_contacts(reader)
 
 
+def header_of(columns: list[Column], *, field_names: bool = False) -> list[str]:
+    """The headings in the reader's language, or the columns' stable machine names
+    (``country_code``, ``contact_email``), the same in every language. The importer
+    reads both (``importing.columns.EXPORT_FIELDS``)."""
+    return [c.key if field_names else str(c.label) for c in columns]
+
+
 def rows(
-    filters: MemberFilters, *, staff: bool, reader: User | None
+    filters: MemberFilters, *, staff: bool, reader: User | None, field_names: bool = False
 ) -> tuple[list[str], list[list[Any]]]:
     """The header and the rows of the filtered list, as the reader may see them."""
     columns = columns_for(staff)
@@ -199,7 +206,7 @@ def rows(
     related = _related(filters, contacts)
     empty = Related([], [], [])
     labels = Labels()
-    header = [str(c.label) for c in columns]
+    header = header_of(columns, field_names=field_names)
     values = [c.value for c in columns]
     out = []
     for member in members:
@@ -217,17 +224,19 @@ def export_members(
     reader: User | None,
     actor=None,
     via: str = "web",
+    field_names: bool = False,
 ) -> tuple[bytes, int]:
     """The file for the filtered list, and how many members it holds.
 
     ``reader``: the person the file is for, whose rights decide the contacts
-    it holds (``None``: the command line).
+    it holds (``None``: the command line). ``field_names``: machine names for
+    the header row instead of headings in the reader's language.
 
     Writes the audit row of the export (S22); the caller commits.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    header, body = rows(filters, staff=staff, reader=reader)
+    header, body = rows(filters, staff=staff, reader=reader, field_names=field_names)
     data = to_csv(header, body) if fmt == "csv" else to_xlsx(header, body, _("Members"))
     audit.record(
         "members.exported",

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from babel.lists import format_list
 from flask import current_app, render_template, url_for
-from flask_babel import format_date, format_decimal
+from flask_babel import format_date, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -81,7 +82,12 @@ def _rows(keys: Iterable, counts: dict, label: Callable, show: Callable[[int], t
 def _section(key, heading, column, rows, *, note=None, title=None, chart_rows=None) -> Section:
     """A section whose chart draws ``chart_rows`` (all its rows unless told) under ``title``."""
     chart_rows = rows if chart_rows is None else chart_rows
-    description = "; ".join(f"{r.label}: {r.text}" for r in chart_rows)
+    # "Kenya: 12, Senegal: 9 and Ghana: 4", punctuated as the reader's language does.
+    description = format_list(
+        [_("%(label)s: %(value)s", label=r.label, value=r.text) for r in chart_rows],
+        style="standard",
+        locale=get_locale(),
+    )
     chart = bar_chart(
         [Bar(r.label, r.value, r.text) for r in chart_rows],
         chart_id=f"chart-{key}",

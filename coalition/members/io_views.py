@@ -297,29 +297,42 @@ def export():
         sa.select(sa.func.count(Member.id)), filters, contacts=readable_contacts(current_user)
     )
     count = db.session.scalar(query.order_by(None))
+    field_names = _field_names()
     return render_template(
         "members/export.html",
         filters=filters,
         summary=_filter_summary(filters),
         count=count,
-        columns=[str(c.label) for c in exporter.columns_for(staff)],
+        columns=exporter.header_of(exporter.columns_for(staff), field_names=field_names),
         staff=staff,
         form=ExportForm(),
         args=filters.as_args(),
+        field_names=field_names,
     )
+
+
+def _field_names() -> bool:
+    """``?names=fields``: the header row holds the columns' machine names."""
+    return request.args.get("names") == "fields"
 
 
 def _download(fmt: str):
     filters = MemberFilters.from_args(request.args)
     if request.method == "GET":
         # A GET changes nothing, and an export writes an audit row: ask first.
-        return redirect(url_for(".export", **filters.as_args()))
+        names = {"names": "fields"} if _field_names() else {}
+        return redirect(url_for(".export", **filters.as_args(), **names))
     form = ExportForm()
     if not form.validate_on_submit():
         abort(400)
     reader = current_user._get_current_object()
     data, _count = exporter.export_members(
-        filters, staff=_is_staff(), fmt=fmt, actor=reader, reader=reader
+        filters,
+        staff=_is_staff(),
+        fmt=fmt,
+        actor=reader,
+        reader=reader,
+        field_names=_field_names(),
     )
     return send_file(
         io.BytesIO(data),

@@ -322,6 +322,19 @@ def change_status(
     )
 
 
+def _contact_language(contact: MemberContact, member: Member) -> str:
+    """The language a contact reads: the one saved on their account if they have one
+    (linked, or at that address), else the first of the member's languages the
+    coalition writes in, else English."""
+    from coalition.accounts.operations import find_by_email
+
+    languages = current_app.config["LANGUAGES"]
+    user = contact.user if contact.user_id else find_by_email(contact.email)
+    if user is not None and user.language in languages:
+        return user.language
+    return next((code for code in member.languages or [] if code in languages), "en")
+
+
 def decide_application(member: Member, *, approve: bool, actor: User, reason: str | None) -> None:
     """Approve or reject a joining application and tell the applicant (no reason in the email)."""
     target = MemberStatus.ACTIVE if approve else MemberStatus.REJECTED
@@ -332,9 +345,7 @@ def decide_application(member: Member, *, approve: bool, actor: User, reason: st
             key=f"member_decision:{member.id}:{target.value}",
             recipient=contact.email,
             template="membership_approved" if approve else "membership_rejected",
-            language=(member.languages or ["en"])[0]
-            if (member.languages or ["en"])[0] in current_app.config["LANGUAGES"]
-            else "en",
+            language=_contact_language(contact, member),
             name=contact.name,
             member_name=member.name,
         )

@@ -88,7 +88,7 @@ class MemberForm(FlaskForm):
     version = HiddenField()
     kind = RadioField(
         _l("Kind"),
-        choices=[SelectChoice(k.value, k.label) for k in MemberKind],
+        choices=lambda: [SelectChoice(k.value, k.label) for k in MemberKind],
         validators=[DataRequired(_l("Choose organisation or expert."))],
     )
     name = StringField(
@@ -101,8 +101,9 @@ class MemberForm(FlaskForm):
     )
     org_type = SelectField(
         _l("Organisation type"),
-        choices=[SelectChoice("", _l("Not given"))]
-        + [SelectChoice(t.value, t.label) for t in OrgType],
+        choices=lambda: (
+            [SelectChoice("", _l("Not given"))] + [SelectChoice(t.value, t.label) for t in OrgType]
+        ),
         validators=[Optional()],
         description=_l("Only for organisations."),
     )
@@ -117,7 +118,7 @@ class MemberForm(FlaskForm):
         validators=[Optional()],
     )
     focus_areas = CheckboxesField(
-        _l("Focus areas"), choices=[SelectChoice(f.value, f.label) for f in FocusArea]
+        _l("Focus areas"), choices=lambda: [SelectChoice(f.value, f.label) for f in FocusArea]
     )
     languages = CheckboxesField(
         _l("Languages"),

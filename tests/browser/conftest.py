@@ -200,9 +200,10 @@ def page(new_context):
 
 
 def sign_in(page, email: str, password: str) -> None:
-    """Sign in through the real form, as a person would."""
+    """Sign in through the real form, as a person would (found by the fields' ids:
+    the labels are in the page's language)."""
     page.goto("/sign-in")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("form:has(#email) button[type=submit]").click()
     page.wait_for_load_state()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from coalition.members.importing.values import (
@@ -30,6 +31,7 @@ from coalition.members.importing.values import (
     NEUTRALISED,
     ORG_TYPE_ALIASES,
     compare_key,
+    learn_translated_words,
     list_parts,
 )
 
@@ -124,6 +126,55 @@ CONTENT_SHARE = 0.8
 CONTENT_SAMPLE = 500
 
 
+# The exporter's columns (coalition.members.exporter) and the fields they give back:
+# an export's headings, in whichever of the five languages, read back.
+EXPORT_FIELDS = {
+    "kind": "kind",
+    "name": "name",
+    "acronym": "acronym",
+    "type": "org_type",
+    "country": "country",
+    "country_code": "country",
+    "focus_areas": "focus_areas",
+    "work_countries": "work_countries",
+    "languages": "languages",
+    "website": "website",
+    "contact_name": "contact_name",
+    "contact_email": "contact_email",
+    "contact_role": "contact_role",
+    "joined": "joined_on",
+    "public_listing": "consent_public",
+    "notes": "notes",
+}
+_COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+
+
+@cache
+def learn_export_headers() -> None:
+    """Add the exporter's headings in every language, and its machine names, to the
+    names above. Once per process, in an application context (see
+    ``values.learn_translated_words``)."""
+    from flask import current_app
+    from flask_babel import force_locale
+
+    from coalition.members.exporter import COLUMNS
+
+    learn_translated_words()
+    for column in COLUMNS:
+        field_name = EXPORT_FIELDS.get(column.key)
+        if field_name is None:
+            continue
+        _HEADER_INDEX.setdefault(compare_key(column.key), field_name)
+        for language in current_app.config["LANGUAGES"]:
+            with force_locale(language):
+                _HEADER_INDEX.setdefault(compare_key(str(column.label)), field_name)
+
+
+def _all_country_codes(values: Iterable[str]) -> bool:
+    filled = [v.strip() for v in values if v and v.strip()]
+    return bool(filled) and all(_COUNTRY_CODE.match(v) for v in filled)
+
+
 def field_of_header(header: str) -> str | None:
     """The field a column name says, if any. "Name *" or "Country (ISO code)": the
     words outside brackets decide."""
@@ -172,6 +223,7 @@ class Columns:
 
 def match_columns(headers: list[str], rows: list[list[str]]) -> Columns:
     """Match the columns to the fields, by name and then by values (see the module)."""
+    learn_export_headers()
     content: dict[int, str | None] = {}
 
     def by_values(index: int) -> str | None:
@@ -196,6 +248,13 @@ def match_columns(headers: list[str], rows: list[list[str]]) -> Columns:
         if len(indexes) == 1:
             fields[name] = indexes[0]
             continue
+        if name == "country":
+            # A country's name and its ISO code (as an export has them): the code is exact.
+            coded = [i for i in indexes if _all_country_codes(c[i] for c in rows if i < len(c))]
+            if len(coded) == 1:
+                fields[name] = coded[0]
+                leftover.update(dict.fromkeys((i for i in indexes if i != coded[0]), None))
+                continue
         fitting = [i for i in indexes if name in CONTENT_FIELDS and by_values(i) == name]
         chosen = fitting[0] if len(fitting) == 1 else indexes[0]
         fields[name] = chosen

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -158,14 +159,43 @@ for _aliases_of, _enum in ((KIND_ALIASES, MemberKind), (ORG_TYPE_ALIASES, OrgTyp
 for _focus in FocusArea:
     FOCUS_ALIASES.setdefault(compare_key(_focus.value), _focus)
 
-YES = frozenset(
+YES = {
     compare_key(v)
     for v in ("yes", "y", "true", "1", "oui", "o", "vrai", "x", "si", "sí", "sim", "listed", "نعم")
-)
-NO = frozenset(
+}
+NO = {
     compare_key(v)
     for v in ("no", "n", "false", "0", "non", "faux", "não", "nao", "not listed", "private", "لا")
-)
+}
+
+
+@cache
+def learn_translated_words() -> None:
+    """Add the words this application writes in each of its languages (the labels of
+    kinds, types and focus areas, "yes" and "no" of an export in Arabic, Spanish...)
+    to the words above, so that any export of the register reads back.
+
+    Once per process, in an application context (the catalogs are Flask-Babel's).
+    """
+    from flask import current_app
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    from coalition.members.models import FOCUS_LABELS, KIND_LABELS, ORG_TYPE_LABELS
+
+    tables = ((KIND_ALIASES, KIND_LABELS), (ORG_TYPE_ALIASES, ORG_TYPE_LABELS))
+    for language in current_app.config["LANGUAGES"]:
+        with force_locale(language):
+            for aliases, labels in (*tables, (FOCUS_ALIASES, FOCUS_LABELS)):
+                for member, label in labels.items():
+                    aliases.setdefault(compare_key(str(label)), member)
+            yes, no = compare_key(_("yes")), compare_key(_("no"))
+            if yes not in NO:
+                YES.add(yes)
+            if no not in YES:
+                NO.add(no)
+
+
 # A cell a spreadsheet export neutralised ('=…) gets its own text back.
 NEUTRALISED = re.compile(r"^'(?=[=+\-@\t\r])")
 _DATE_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
