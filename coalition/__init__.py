@@ -148,6 +148,7 @@ def _init_templates(app: Flask) -> None:
     from coalition.accounts.forms import ConfirmForm, LanguageForm
     from coalition.audit import audit_value
     from coalition.countries import country_name
+    from coalition.form_tokens import new_token
     from coalition.grants.money import format_money
     from coalition.i18n import current_language, local_time, select_timezone, text_direction
     from coalition.templating import options
@@ -157,6 +158,7 @@ def _init_templates(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["audit_value"] = audit_value
     app.jinja_env.filters["country_name"] = country_name
+    app.jinja_env.globals["once_token"] = new_token
 
     @app.context_processor
     def _globals():

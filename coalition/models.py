@@ -2,6 +2,7 @@
 
 from coalition.accounts.models import RecoveryCode, Role, User, UserRole, UserToken
 from coalition.audit.models import AuditEntry
+from coalition.form_tokens import UsedFormToken
 from coalition.grants.models import (
     Application,
     ApplicationCountry,
@@ -43,6 +44,7 @@ __all__ = [
     "RecoveryCode",
     "Role",
     "Round",
+    "UsedFormToken",
     "User",
     "UserRole",
     "UserToken",

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
+from coalition import form_tokens
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants import files
@@ -108,12 +109,17 @@ def start(round_id: int):
     round_ = db.session.get(Round, round_id)
     if round_ is None or round_.phase == RoundPhase.DRAFT:
         abort(404)
+    claim = form_tokens.claim(request.form.get(form_tokens.FIELD_NAME))
+    if claim.repeated:
+        return claim.earlier_result()
     try:
         application = ops.start(round_, current_user._get_current_object())
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("calls.show", round_id=round_id))
-    return redirect(url_for("applications.edit", application_id=application.id))
+    result = url_for("applications.edit", application_id=application.id)
+    claim.done(result)
+    return redirect(result)
 
 
 @bp.route("/<int:application_id>/edit", methods=["GET", "POST"])
@@ -134,7 +140,7 @@ def edit(application_id: int):
             ops.save_draft(
                 application,
                 actor=current_user._get_current_object(),
-                version=int(form.version.data or 0),
+                version=form.version.data,
                 values=form.values(),
                 budget_lines=form.budget_rows(),
                 countries=form.countries.data or [],

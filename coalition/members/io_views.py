@@ -37,6 +37,7 @@ from coalition.accounts.session import fresh_required
 from coalition.countries import country_name
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.inputs import page_number
 from coalition.listing import Listing
 from coalition.members import exporter, importer
 from coalition.members.models import Member
@@ -152,13 +153,6 @@ def _problems_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (0 if r["errors"] else 1 if r["duplicates"] else 2, r["row"]))
 
 
-def _page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
     result = job.result if job.finished else None
     report = (result or {}).get("report")
@@ -168,7 +162,7 @@ def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
         rows = _problems_first(report["rows"])
         if show == "problems":
             rows = [r for r in rows if r["errors"] or r["duplicates"]]
-        number = min(_page_number(), max(1, math.ceil(len(rows) / ROWS_PER_PAGE)))
+        number = min(page_number(), max(1, math.ceil(len(rows) / ROWS_PER_PAGE)))
         start = (number - 1) * ROWS_PER_PAGE
         page = Listing(rows[start : start + ROWS_PER_PAGE], number, ROWS_PER_PAGE, len(rows))
     refresh = not job.finished and request.args.get("refresh") != "off"
