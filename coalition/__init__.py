@@ -45,8 +45,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_templates(app)
 
     from coalition.core import enforce_two_factor, init_error_pages
+    from coalition.inputs import refuse_nul_characters
     from coalition.security import init_commit_point, init_security_headers
 
+    app.before_request(refuse_nul_characters)
     app.before_request(enforce_two_factor)
     init_error_pages(app)
     init_request_logging(app)

@@ -15,6 +15,11 @@ reads goes through ``bounded_int``:
   pulled to the nearest bound with ``clamp=True``;
 * anything else gives ``default`` (``None`` unless said), never an exception.
 
+Text is checked once, for the whole request: ``refuse_nul_characters`` (a
+``before_request`` hook) answers 400 to a query string or form holding a NUL
+character, which nobody types and PostgreSQL cannot store in a text column
+(the driver would fail, as a 500, wherever the value went).
+
 ``page_number()`` is the pager's reading of ``?page=`` (clamped to
 ``MAX_PAGE``), and ``VersionField`` the hidden field of every form that edits
 with optimistic locking: its data is the version as an ``int`` (``None`` when
@@ -28,7 +33,7 @@ absent), and a malformed one is a validation error, never a 500::
 
 from __future__ import annotations
 
-from flask import request
+from flask import abort, request
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField
 from wtforms.validators import ValidationError
@@ -73,6 +78,13 @@ def bounded_int(
     if clamp:
         return min(max(number, minimum), maximum)
     return default
+
+
+def refuse_nul_characters() -> None:
+    """400 for a request whose query string or form fields hold a NUL character."""
+    for values in (request.args, request.form if request.method != "GET" else None):
+        if values and any("\x00" in value for _name, value in values.items(multi=True)):
+            abort(400)
 
 
 def page_number(name: str = "page", maximum: int = MAX_PAGE) -> int:

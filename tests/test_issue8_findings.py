@@ -564,3 +564,62 @@ def test_finding6_a_token_is_random_and_hashed(client, make_user, open_round):
     client.post(path, data=data)
     stored = db.session.scalar(sa.select(form_tokens.UsedFormToken.key))
     assert data["once"] not in stored and len(stored) == 64
+
+
+def test_finding6_an_attachment_sent_twice_is_attached_once(client, make_user, open_round):
+    applicant = make_user(Role.APPLICANT)
+    sign_in_as(client, applicant)
+    draft_id = ops.start(open_round, applicant).id
+    db.session.commit()
+    page = client.get(f"/applications/{draft_id}/edit").get_data(as_text=True)
+    token = once_token(page[page.index('enctype="multipart/form-data"') :])
+    csrf = csrf_token(client, f"/applications/{draft_id}/edit")
+
+    def send():
+        return client.post(
+            f"/applications/{draft_id}/attachments",
+            data={
+                "csrf_token": csrf,
+                "once": token,
+                "kind": "proposal",
+                "file": (io.BytesIO(sample_files.pdf()), "proposal.pdf"),
+            },
+            content_type="multipart/form-data",
+        )
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 302
+    assert again.location == first.location
+    assert count(Attachment, Attachment.application_id == draft_id) == 1
+
+
+def test_finding6_a_member_list_sent_twice_is_checked_once(client, make_user):
+    from coalition import jobs
+    from tests.test_members_import import csv_text, row
+
+    sign_in_as(client, _convenor(make_user))
+    token = once_token(client.get("/members/import").get_data(as_text=True))
+    csrf = csrf_token(client, "/members/import")
+    data = csv_text([row()]).encode()
+
+    def send():
+        return client.post(
+            "/members/import",
+            data={"csrf_token": csrf, "once": token, "file": (io.BytesIO(data), "members.csv")},
+            content_type="multipart/form-data",
+        )
+
+    first, again = send(), send()
+    assert first.status_code == again.status_code == 302
+    assert again.location == first.location
+    assert count(jobs.Job) == 1
+
+
+def test_finding7_a_nul_character_is_refused_with_400(client, make_user):
+    # PostgreSQL cannot store it in text: it failed in the driver, as a 500, wherever it went.
+    sign_in_as(client, _convenor(make_user))
+    assert client.get("/members/?q=a%00b").status_code == 400
+    response = post(client, "/members/new", {**MEMBER_FORM, "name": "a\x00b"})
+    assert response.status_code == 400
+    assert count(Member) == 0
+    assert client.get("/members/?q=ab").status_code == 200

@@ -20,6 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from coalition.countries import country_choices
+from coalition.form_tokens import OnceField
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus
 from coalition.grants.money import AmountField
@@ -162,6 +163,7 @@ class ApplicationForm(FlaskForm):
 
 
 class AttachmentForm(FlaskForm):
+    once = OnceField()
     kind = SelectField(
         _l("What is it?"),
         choices=[SelectChoice(k.value, k.label) for k in AttachmentKind],

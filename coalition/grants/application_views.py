@@ -244,6 +244,9 @@ def upload(application_id: int):
     form = AttachmentForm()
     if not form.validate_on_submit():
         return _upload_refused(application, form)
+    claim = form_tokens.claim(form.once.data)
+    if claim.repeated:
+        return claim.earlier_result()
     try:
         upload = form.file.data
         limit = current_app.config["ATTACHMENT_MAX_BYTES"]
@@ -260,8 +263,10 @@ def upload(application_id: int):
         kind=AttachmentKind(form.kind.data),
         actor=current_user._get_current_object(),
     )
+    result = url_for("applications.edit", application_id=application.id) + "#attachments"
+    claim.done(result)
     flash(_("%(name)s is attached.", name=stored.original_name), "success")
-    return redirect(url_for("applications.edit", application_id=application.id) + "#attachments")
+    return redirect(result)
 
 
 @bp.route("/<int:application_id>/attachments/<int:attachment_id>/delete", methods=["POST"])

@@ -32,11 +32,12 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, SelectField
 
-from coalition import jobs
+from coalition import form_tokens, jobs
 from coalition.accounts.session import fresh_required
 from coalition.countries import country_name
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.form_tokens import OnceField
 from coalition.inputs import page_number
 from coalition.listing import Listing
 from coalition.members import exporter, importer
@@ -54,6 +55,7 @@ REFRESH_SECONDS = 2
 
 
 class ImportUploadForm(FlaskForm):
+    once = OnceField()
     file = FileField(
         _l("Member list"),
         validators=[FileRequired(_l("Choose the file to import."))],
@@ -67,6 +69,7 @@ class ImportUploadForm(FlaskForm):
 
 
 class ImportCommitForm(FlaskForm):
+    once = OnceField()
     skip_errors = BooleanField(_l("Skip the rows with errors"))
     include_duplicates = BooleanField(_l("Import the likely duplicates too"))
 
@@ -117,6 +120,9 @@ def import_members():
         except importer.ImportFileError as exc:
             form.file.errors.append(exc.message)
         else:
+            claim = form_tokens.claim(form.once.data)
+            if claim.repeated:
+                return claim.earlier_result()
             job = jobs.enqueue(
                 importer.JOB_KIND,
                 created_by=current_user._get_current_object(),
@@ -129,8 +135,10 @@ def import_members():
                 },
                 payload=data,
             )
+            result = url_for(".import_job", job_id=job.id)
+            claim.done(result)
             flash(_("The file is being checked. Nothing is written to the register yet."), "info")
-            return redirect(url_for(".import_job", job_id=job.id))
+            return redirect(result)
     return render_template(
         "members/import.html",
         form=form,
@@ -231,6 +239,9 @@ def import_commit(job_id: int):
             )
         )
         return _render_job(job, form)
+    claim = form_tokens.claim(form.once.data)
+    if claim.repeated:
+        return claim.earlier_result()
     commit_job = jobs.enqueue(
         importer.JOB_KIND,
         created_by=current_user._get_current_object(),
@@ -244,8 +255,10 @@ def import_commit(job_id: int):
         },
         payload=job.payload,
     )
+    result = url_for(".import_job", job_id=commit_job.id)
+    claim.done(result)
     flash(_("The import has started. The register changes only when all of it is written."), "info")
-    return redirect(url_for(".import_job", job_id=commit_job.id))
+    return redirect(result)
 
 
 # -- Export --------------------------------------------------------------------------------
