@@ -99,6 +99,12 @@ class OnceField(HiddenField):
     def process_formdata(self, valuelist):
         self.data = _clean(valuelist[0]) if valuelist else None
 
+    def _value(self):
+        # A form shown again after a post without a token gets one from now on.
+        if self.data is None:
+            self.data = new_token()
+        return self.data
+
 
 def _key(token: str) -> str:
     who = str(current_user.id) if current_user.is_authenticated else "-"

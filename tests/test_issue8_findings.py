@@ -623,3 +623,14 @@ def test_finding7_a_nul_character_is_refused_with_400(client, make_user):
     assert response.status_code == 400
     assert count(Member) == 0
     assert client.get("/members/?q=ab").status_code == 200
+
+
+def test_finding6_a_token_is_bound_to_its_form_and_its_person(client, make_user, open_round):
+    path, data = _fill(client, make_user, open_round, "member")
+    first = client.post(path, data=data)
+    assert first.status_code == 302
+    # Another convenor who got hold of the token makes their own member, not a visit to ours.
+    sign_in_as(client, _convenor(make_user))
+    other = client.post(path, data={**data, "csrf_token": csrf_token(client, path)})
+    assert other.status_code == 302 and other.location != first.location
+    assert count(Member, Member.name == MEMBER_FORM["name"]) == 2
