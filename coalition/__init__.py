@@ -49,9 +49,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_templates(app)
 
     from coalition.core import enforce_two_factor, init_error_pages
+    from coalition.inputs import refuse_nul_characters
     from coalition.security import init_commit_point, init_https_redirect, init_security_headers
 
     init_https_redirect(app)
+    app.before_request(refuse_nul_characters)
     app.before_request(enforce_two_factor)
     init_error_pages(app)
     init_request_logging(app)
@@ -172,6 +174,7 @@ def _init_templates(app: Flask) -> None:
     from coalition.audit import audit_value
     from coalition.config import RTL_LANGUAGES
     from coalition.countries import country_name
+    from coalition.form_tokens import new_token
     from coalition.grants.money import format_money
     from coalition.i18n import (
         bdi,
@@ -193,6 +196,7 @@ def _init_templates(app: Flask) -> None:
     app.jinja_env.filters["file_size"] = file_size
     install_wtforms_catalog(app)
     app.jinja_env.globals["form_errors"] = form_errors  # imported macros see globals only
+    app.jinja_env.globals["once_token"] = new_token
 
     @app.context_processor
     def _globals():

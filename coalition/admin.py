@@ -9,24 +9,20 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from coalition import form_tokens
 from coalition.accounts import operations as ops
 from coalition.accounts.forms import ConfirmForm, InviteForm, RolesForm
 from coalition.accounts.models import Role, User, UserRole
 from coalition.accounts.session import fresh_required
 from coalition.audit.models import AuditEntry
 from coalition.extensions import db
+from coalition.inputs import page_number
 from coalition.policy import permission_required
 
 bp = Blueprint("admin", __name__)
 
 PER_PAGE = 50
-
-
-def _page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def _get_user(user_id: int) -> User:
@@ -56,7 +52,7 @@ def users():
         query = query.where(User.password_hash.is_(None))
     page = db.paginate(
         query.order_by(sa.func.lower(User.name), User.id),
-        page=_page_number(),
+        page=page_number(),
         per_page=PER_PAGE,
         error_out=False,
     )
@@ -75,6 +71,9 @@ def invite():
         wanted = request.args.get("role")
         form.roles.data = [wanted if wanted in {Role.REVIEWER.value} else Role.APPLICANT.value]
     if form.validate_on_submit():
+        claim = form_tokens.claim(form.once.data)
+        if claim.repeated:
+            return claim.earlier_result()
         try:
             user = ops.invite(
                 inviter=current_user._get_current_object(),
@@ -86,8 +85,10 @@ def invite():
         except ops.AccountError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)
         else:
+            result = url_for("admin.user", user_id=user.id)
+            claim.done(result)
             flash(_("Invitation sent to %(email)s.", email=user.email), "success")
-            return redirect(url_for("admin.user", user_id=user.id))
+            return redirect(result)
     return render_template("admin/invite.html", form=form)
 
 
@@ -187,9 +188,12 @@ def _parse_day(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), time.min, UTC)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        return None  # 9999-12-31 plus a day overflows; no audit row is that old or new
+    return datetime.combine(day, time.min, UTC)
 
 
 @bp.route("/audit/")
@@ -220,7 +224,7 @@ def audit_log():
         query = query.where(AuditEntry.created_at < day_to + timedelta(days=1))
     page = db.paginate(
         query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()),
-        page=_page_number(),
+        page=page_number(),
         per_page=PER_PAGE,
         error_out=False,
     )

@@ -146,6 +146,9 @@ def load_config(instance_path: str) -> dict:
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
         "ATTACHMENT_MAX_BYTES": _int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
         "APPLICATION_MAX_BYTES": _int("APPLICATION_MAX_BYTES", 25 * 1024 * 1024),
+        # Per person: attachments over all their applications, and drafts open in one round.
+        "USER_ATTACHMENTS_MAX_BYTES": _int("USER_ATTACHMENTS_MAX_BYTES", 100 * 1024 * 1024),
+        "DRAFTS_PER_ROUND": _int("DRAFTS_PER_ROUND", 5),
         # Mail.
         "MAIL_BACKEND": os.environ.get("MAIL_BACKEND", "log"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Coalition <no-reply@coalition.invalid>"),

@@ -9,6 +9,7 @@ from coalition.accounts.models import (
     UserToken,
 )
 from coalition.audit.models import AuditEntry
+from coalition.form_tokens import UsedFormToken
 from coalition.grants.award_models import (
     Award,
     GranteeReport,
@@ -71,6 +72,7 @@ __all__ = [
     "Round",
     "Tranche",
     "TwoFactorEnrolment",
+    "UsedFormToken",
     "User",
     "UserRole",
     "UserToken",

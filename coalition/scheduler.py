@@ -62,12 +62,18 @@ def lapse_members() -> None:
 
 
 def remove_orphan_files() -> None:
-    """Delete uploads no attachment points to (a request that failed after storing)."""
+    """The nightly clean-up: uploads no attachment points to (a request that failed
+    after storing), and one-time form tokens past their life."""
+    from coalition import form_tokens
     from coalition.grants.files import remove_orphans
 
     removed = remove_orphans()
     if removed:
         log.info("orphan uploads removed", extra={"fields": {"count": len(removed)}})
+    expired = form_tokens.expire()
+    db.session.commit()
+    if expired:
+        log.info("form tokens expired", extra={"fields": {"count": expired}})
 
 
 def send_submission_digests() -> None:

@@ -56,7 +56,7 @@ def test_edit_of_own_submitted_application_leads_to_it_with_the_reason(
     assert response.headers["Location"].endswith(f"/applications/{application.id}")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     [message] = flashes(page)
-    assert "was submitted on" in message and "can no longer be edited" in message
+    assert "already submitted, on" in message and "can no longer be edited" in message
     db.session.refresh(application)
     assert application.status == ApplicationStatus.SUBMITTED
     assert application.title == "Watching the vote"

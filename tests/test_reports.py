@@ -555,7 +555,12 @@ def test_monthly_report_is_a_scheduler_job():
     from coalition.scheduler import build_scheduler
 
     class App:
-        config = {"OUTBOX_POLL_SECONDS": 10, "JOBS_POLL_SECONDS": 3, "SUBMISSION_DIGEST_HOUR": 6, "BACKUP_HOUR": 1}
+        config = {
+            "OUTBOX_POLL_SECONDS": 10,
+            "JOBS_POLL_SECONDS": 3,
+            "SUBMISSION_DIGEST_HOUR": 6,
+            "BACKUP_HOUR": 1,
+        }
 
     ids = {job.id for job in build_scheduler(App()).get_jobs()}
     assert {"send_monthly_reports", "remove_old_reports"} <= ids

@@ -20,6 +20,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from coalition.accounts.models import Role
 from coalition.accounts.passwords import MAX_LENGTH, password_problem
 from coalition.config import LANGUAGES
+from coalition.form_tokens import OnceField
 from coalition.i18n import is_timezone
 from coalition.text import SingleLine
 
@@ -205,6 +206,7 @@ def role_choices():
 
 
 class InviteForm(FlaskForm):
+    once = OnceField()
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter a name.")), Length(max=200), SingleLine()],

@@ -9,7 +9,6 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
-    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -21,9 +20,11 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from coalition.countries import country_choices, country_name, fold
 from coalition.fields import CountriesField
+from coalition.form_tokens import OnceField
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus
 from coalition.grants.money import AmountField
+from coalition.inputs import VersionField, bounded_int
 from coalition.text import SingleLine
 
 BUDGET_ROWS = 8
@@ -75,7 +76,7 @@ class BudgetLineForm(Form):
 
 
 class ApplicationForm(FlaskForm):
-    version = HiddenField()
+    version = VersionField(required=True)
     member_id = SelectField(
         _l("Apply for"),
         validators=[Optional()],
@@ -123,7 +124,7 @@ class ApplicationForm(FlaskForm):
     budget_lines = FieldList(FormField(BudgetLineForm), min_entries=BUDGET_ROWS)
 
     def values(self) -> dict:
-        member_id = int(self.member_id.data) if (self.member_id.data or "").isdigit() else None
+        member_id = bounded_int(self.member_id.data, minimum=1)
         return {
             "member_id": member_id,
             "org_name": self.org_name.data or None,
@@ -154,7 +155,7 @@ class ApplicationForm(FlaskForm):
         ]
 
     def load(self, application) -> None:
-        self.version.data = str(application.version)
+        self.version.data = application.version
         self.member_id.data = str(application.member_id or "")
         self.org_registration.data = (
             application.org_registration.value if application.org_registration else None
@@ -171,6 +172,7 @@ class ApplicationForm(FlaskForm):
 
 
 class AttachmentForm(FlaskForm):
+    once = OnceField()
     kind = SelectField(
         _l("What is it?"),
         choices=lambda: [SelectChoice(k.value, k.label) for k in AttachmentKind],

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
+from coalition import form_tokens
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants import files
@@ -43,12 +44,19 @@ from coalition.policy import authorize, can
 bp = Blueprint("applications", __name__)
 
 
-def load_application(application_id: int, permission: str) -> Application:
-    """The application if the current user holds ``permission`` on it; 404 otherwise."""
+def load_application(application_id: int, permission: str, *, lock: bool = False) -> Application:
+    """The application if the current user holds ``permission`` on it; 404 otherwise.
+
+    ``lock`` holds its row until the request ends (``SELECT … FOR UPDATE``):
+    every POST that changes an application takes it first, so that parallel
+    posts (a double click, two tabs) act one after the other on PostgreSQL,
+    each seeing what the one before did. SQLite serialises them already.
+    """
+    query = sa.select(Application).where(Application.id == application_id)
+    if lock:
+        query = query.with_for_update(of=Application)
     application = db.session.scalar(
-        sa.select(Application)
-        .where(Application.id == application_id)
-        .options(
+        query.options(
             selectinload(Application.budget_lines),
             selectinload(Application.attachments),
             selectinload(Application.status_changes).joinedload(ApplicationStatusChange.actor),
@@ -121,25 +129,38 @@ def start(round_id: int):
     round_ = db.session.get(Round, round_id)
     if round_ is None or round_.phase == RoundPhase.DRAFT:
         abort(404)
+    claim = form_tokens.claim(request.form.get(form_tokens.FIELD_NAME))
+    if claim.repeated:
+        return claim.earlier_result()
     try:
         application = ops.start(round_, current_user._get_current_object())
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("calls.show", round_id=round_id))
-    return redirect(url_for("applications.edit", application_id=application.id))
+    result = url_for("applications.edit", application_id=application.id)
+    claim.done(result)
+    return redirect(result)
+
+
+def _already_submitted(application: Application):
+    """Its applicant, on a form of an application that has left the draft stage
+    (submitted meanwhile, from another tab or by a double click), is shown the
+    application and told so; anyone else gets None (and then a 404)."""
+    if application.is_draft or application.applicant_id != current_user.id:
+        return None
+    flash(_no_longer_editable(application), "info")
+    return redirect(url_for("applications.show", application_id=application.id))
 
 
 @bp.route("/<int:application_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(application_id: int):
     """The whole form: save a draft with anything missing, or submit it."""
-    application = load_application(application_id, "grants.view_application")
-    if application.applicant_id == current_user.id and not can(
-        current_user, "grants.edit_application", application
-    ):
-        # Their own, but past the draft: say why, and show what they sent.
-        flash(_no_longer_editable(application), "info")
-        return redirect(url_for("applications.show", application_id=application.id))
+    application = load_application(
+        application_id, "grants.view_application", lock=request.method == "POST"
+    )
+    if (shown := _already_submitted(application)) is not None:
+        return shown
     authorize("grants.edit_application", application, hide=True)
     form = _application_form(application)
     problems: list = []
@@ -175,7 +196,7 @@ def _save(application, form) -> None:
     ops.save_draft(
         application,
         actor=current_user._get_current_object(),
-        version=int(form.version.data or 0),
+        version=form.version.data,
         values=form.values(),
         budget_lines=form.budget_rows(),
         countries=form.countries.data or [],
@@ -214,28 +235,40 @@ def _save_first(application):
 def _no_longer_editable(application: Application) -> str:
     if application.submitted_at is not None:
         return _(
-            "This application was submitted on %(when)s, so it can no longer be edited. "
+            "This application was already submitted, on %(when)s: it can no longer be edited. "
             "Here it is as you sent it.",
             when=format_date(application.submitted_at, "long"),
         )
     return _("This application is no longer a draft, so it can no longer be edited.")
 
 
-def _edit_page(application, form, problems):
+def _edit_page(application, form, problems, attachment_form=None):
     return render_template(
         "grants/application_edit.html",
         application=application,
         form=form,
         problems=problems,
         checks=problems or submission_problems(application),
-        attachment_form=AttachmentForm(),
+        attachment_form=attachment_form or AttachmentForm(formdata=None),
     )
+
+
+def _upload_refused(application, attachment_form, message=None):
+    """The application's page again, the upload's refusal beside the file field."""
+    if message:
+        attachment_form.file.errors = [*attachment_form.file.errors, message]
+    form = ApplicationForm(formdata=None, obj=application)
+    form.member_id.choices = _member_choices(current_user)
+    form.load(application)
+    return _edit_page(application, form, [], attachment_form)
 
 
 @bp.route("/<int:application_id>/withdraw", methods=["GET", "POST"])
 @login_required
 def withdraw(application_id: int):
-    application = load_application(application_id, "grants.view_application")
+    application = load_application(
+        application_id, "grants.view_application", lock=request.method == "POST"
+    )
     authorize("grants.withdraw_application", application, hide=True)
     form = WithdrawForm()
     if form.validate_on_submit():
@@ -254,44 +287,51 @@ def withdraw(application_id: int):
 @bp.route("/<int:application_id>/attachments", methods=["POST"])
 @login_required
 def upload(application_id: int):
-    application = load_application(application_id, "grants.view_application")
+    """Keep an attachment, within the limits of its application and of its applicant.
+
+    A refusal is shown beside the file field, on the application's page. The
+    application's row and the applicant's are locked before the totals are
+    read (``ops.attachment_room``), so parallel uploads cannot all pass them.
+    """
+    application = load_application(application_id, "grants.view_application", lock=True)
+    if (shown := _already_submitted(application)) is not None:
+        return shown
     authorize("grants.edit_application", application, hide=True)
     unsaved = _save_first(application)
     if unsaved is not None:
         return unsaved
     form = AttachmentForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error, "error")
-        return redirect(url_for("applications.edit", application_id=application.id))
+        return _upload_refused(application, form)
+    claim = form_tokens.claim(form.once.data)
+    if claim.repeated:
+        return claim.earlier_result()
     try:
-        ops.check_editable(application)
         upload = form.file.data
         limit = current_app.config["ATTACHMENT_MAX_BYTES"]
         data = upload.stream.read(limit + 1)
+        room = ops.attachment_room(application, current_user._get_current_object(), len(data))
         stored = files.store(
-            data,
-            original_name=upload.filename or "",
-            current_total=sum(a.size for a in application.attachments),
+            data, original_name=upload.filename or "", current_total=room.application_total
         )
     except (DomainError, files.UploadRefused) as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("applications.edit", application_id=application.id))
+        return _upload_refused(application, form, exc.message)
     ops.add_attachment(
         application,
         stored,
         kind=AttachmentKind(form.kind.data),
         actor=current_user._get_current_object(),
     )
+    result = url_for("applications.edit", application_id=application.id) + "#attachments"
+    claim.done(result)
     flash(_("%(name)s is attached.", name=stored.original_name), "success")
-    return redirect(url_for("applications.edit", application_id=application.id) + "#attachments")
+    return redirect(result)
 
 
 @bp.route("/<int:application_id>/attachments/<int:attachment_id>/delete", methods=["POST"])
 @login_required
 def delete_attachment(application_id: int, attachment_id: int):
-    application = load_application(application_id, "grants.view_application")
+    application = load_application(application_id, "grants.view_application", lock=True)
     authorize("grants.edit_application", application, hide=True)
     attachment = next((a for a in application.attachments if a.id == attachment_id), None)
     if attachment is None:

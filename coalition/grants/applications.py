@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext as _
 
 from coalition import audit
@@ -84,10 +85,41 @@ def _link(application: Application) -> str:
     return external_url("applications.show", application_id=application.id)
 
 
+def lock_applicant(user: User) -> None:
+    """Hold the person's row until the request ends, so that their quotas are
+    checked and used by one request at a time (PostgreSQL; SQLite serialises
+    every write request already)."""
+    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+
+
 def start(round_: Round, applicant: User, now: datetime | None = None) -> Application:
-    """A new draft in an open round."""
+    """A new draft in an open round, within the person's ``DRAFTS_PER_ROUND``.
+
+    The count is taken with the applicant's row locked, so parallel starts
+    cannot pass it together.
+    """
     if not round_.is_open(now):
         raise DomainError(_("This call is not open for applications."))
+    lock_applicant(applicant)
+    limit = current_app.config["DRAFTS_PER_ROUND"]
+    drafts = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Application)
+        .where(
+            Application.round_id == round_.id,
+            Application.applicant_id == applicant.id,
+            Application.status == ApplicationStatus.DRAFT,
+        )
+    )
+    if drafts >= limit:
+        raise DomainError(
+            _(
+                "You already have %(n)d drafts in this call: finish or use one of them "
+                "rather than starting another.",
+                n=drafts,
+            ),
+            "round",
+        )
     application = Application(round=round_, applicant=applicant, status=ApplicationStatus.DRAFT)
     db.session.add(application)
     db.session.flush()
@@ -459,6 +491,60 @@ def screen(application: Application, *, actor: User, eligible: bool, reason: str
         f"application_screened:{application.id}:{target.value}",
         "application_status_changed",
     )
+
+
+@dataclass(frozen=True)
+class Room:
+    """What an upload may still add: the bytes already kept, per application and per person."""
+
+    application_total: int
+    user_total: int
+
+
+def attachment_room(application: Application, actor: User, size: int) -> Room:
+    """Check that ``size`` more bytes fit; raise DomainError("file") otherwise.
+
+    The application's row (locked by the caller, ``load_application(lock=True)``)
+    and the person's row are held until the request ends, and the totals are
+    summed in SQL under those locks: parallel uploads are counted one after
+    the other, never against the same stale total. Limits:
+    ``APPLICATION_MAX_BYTES`` per application, ``USER_ATTACHMENTS_MAX_BYTES``
+    per person over all their applications.
+    """
+    from coalition.grants.files import megabytes
+    from coalition.grants.models import Attachment
+
+    check_editable(application)
+    lock_applicant(actor)
+    config = current_app.config
+    application_total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Attachment.size), 0)).where(
+            Attachment.application_id == application.id
+        )
+    )
+    user_total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Attachment.size), 0))
+        .join(Application, Application.id == Attachment.application_id)
+        .where(Application.applicant_id == application.applicant_id)
+    )
+    if application_total + size > config["APPLICATION_MAX_BYTES"]:
+        raise DomainError(
+            _(
+                "This application's files would exceed %(limit)s in total.",
+                limit=megabytes(config["APPLICATION_MAX_BYTES"]),
+            ),
+            "file",
+        )
+    if user_total + size > config["USER_ATTACHMENTS_MAX_BYTES"]:
+        raise DomainError(
+            _(
+                "Your files would exceed %(limit)s over all your applications. Remove "
+                "files you no longer need, then upload this one again.",
+                limit=megabytes(config["USER_ATTACHMENTS_MAX_BYTES"]),
+            ),
+            "file",
+        )
+    return Room(application_total=application_total, user_total=user_total)
 
 
 def add_attachment(application: Application, stored, *, kind, actor: User):

@@ -396,7 +396,7 @@ def upload_folder() -> Path:
     return private_folder(current_app.config["UPLOAD_FOLDER"])
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     if size >= 1024 * 1024:
         return _("%(number)s MB", number=format_decimal(round(size / (1024 * 1024), 1)))
     if size >= 1024:
@@ -424,14 +424,14 @@ def store(data: bytes, *, original_name: str, current_total: int) -> StoredFile:
         raise UploadRefused(
             _(
                 "The file is larger than %(limit)s.",
-                limit=_megabytes(config["ATTACHMENT_MAX_BYTES"]),
+                limit=megabytes(config["ATTACHMENT_MAX_BYTES"]),
             )
         )
     if current_total + size > config["APPLICATION_MAX_BYTES"]:
         raise UploadRefused(
             _(
                 "This application's files would exceed %(limit)s in total.",
-                limit=_megabytes(config["APPLICATION_MAX_BYTES"]),
+                limit=megabytes(config["APPLICATION_MAX_BYTES"]),
             )
         )
     detected = detect_type(data)

@@ -19,6 +19,7 @@ from coalition.grants import applications as ops
 from coalition.grants.application_forms import ScreeningForm
 from coalition.grants.models import Application, ApplicationStatus, DomainError, Fund, Round
 from coalition.grants.money import AmountError, format_money, parse_amount, to_major
+from coalition.inputs import page_number
 from coalition.listing import page_of_rows
 from coalition.policy import authorize, permission_required
 from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
@@ -134,12 +135,8 @@ LIST_COLUMNS = (
 def index(round_id: int):
     round_ = _round(round_id, bare=True)
     filters = ApplicationFilters.from_args(request.args)
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
     listing = page_of_rows(
-        round_query(round_, filters), Application.id, LIST_COLUMNS, page, PER_PAGE
+        round_query(round_, filters), Application.id, LIST_COLUMNS, page_number(), PER_PAGE
     )
     countries = db.session.scalars(
         sa.select(Application.org_country)
@@ -213,16 +210,12 @@ def screening_checks(application: Application) -> list:
 def screening(round_id: int):
     """Submitted applications waiting for staff screening, with the automatic checks."""
     round_ = _round(round_id)
-    try:
-        page_number = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page_number = 1
     page = db.paginate(
         sa.select(Application)
         .where(Application.round_id == round_.id, Application.status.in_(AWAITING_SCREENING))
         .options(selectinload(Application.budget_lines), selectinload(Application.attachments))
         .order_by(Application.submitted_at, Application.id),
-        page=page_number,
+        page=page_number(),
         per_page=PER_PAGE,
         error_out=False,
     )

@@ -14,7 +14,6 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
-    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -27,9 +26,11 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from coalition.countries import country_choices, lookup_country
 from coalition.fields import CountriesField
+from coalition.form_tokens import OnceField
 from coalition.grants.models import AttachmentKind
 from coalition.grants.money import AmountField, AmountRequired, is_currency
 from coalition.i18n import is_timezone, timezone_choices
+from coalition.inputs import VersionField, bounded_int
 from coalition.text import SingleLine
 
 BLANK_CRITERION_ROWS = 3
@@ -68,7 +69,8 @@ def to_local(value: datetime | None, zone: str) -> datetime | None:
 
 
 class FundForm(FlaskForm):
-    version = HiddenField()
+    version = VersionField()
+    once = OnceField()
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter the fund's name.")), Length(max=200), SingleLine()],
@@ -118,7 +120,7 @@ class FundForm(FlaskForm):
         }
 
     def load(self, fund) -> None:
-        self.version.data = str(fund.version)
+        self.version.data = fund.version
         self.name.data = fund.name
         self.partner.data = fund.partner
         self.currency.data = fund.currency
@@ -161,8 +163,7 @@ class CriterionForm(Form):
     def validate_weight(self, field):
         if self.is_blank:
             return
-        text = field.data or ""
-        if not text.isdigit() or int(text) < 1 or int(text) > 100:
+        if bounded_int(field.data, minimum=1, maximum=100) is None:
             raise ValidationError(_l("Give a whole number from 1 to 100."))
 
 
@@ -181,7 +182,8 @@ def _datetime_field(label, required=True, description=None):
 
 
 class RoundForm(FlaskForm):
-    version = HiddenField()
+    version = VersionField()
+    once = OnceField()
     fund = SelectField(_l("Fund"), coerce=int, validate_choice=True)
     title = StringField(
         _l("Title"),
@@ -304,12 +306,11 @@ class RoundForm(FlaskForm):
             row = entry.form
             if row.is_blank:
                 continue
-            weight = row.weight.data or ""
             rows.append(
                 {
                     "name": row.name.data or "",
                     "guidance": row.guidance.data or "",
-                    "weight": int(weight) if weight.isdigit() else 0,
+                    "weight": bounded_int(row.weight.data, minimum=1, maximum=100, default=0),
                 }
             )
         return rows
@@ -338,7 +339,7 @@ class RoundForm(FlaskForm):
 
     def load(self, round_, zone: str) -> None:
         """Fill the form from a round (GET), its times shown in ``zone``."""
-        self.version.data = str(round_.version)
+        self.version.data = round_.version
         self.fund.data = round_.fund_id
         self.title.data = round_.title
         self.description.data = round_.description

@@ -17,6 +17,7 @@ from sqlalchemy.orm import lazyload, selectinload
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
 
+from coalition import form_tokens
 from coalition.countries import AFRICAN_COUNTRIES
 from coalition.db import utcnow
 from coalition.extensions import db
@@ -34,6 +35,7 @@ from coalition.grants.models import (
 from coalition.grants.money import format_money
 from coalition.grants.round_forms import BLANK_CRITERION_ROWS, FundForm, RoundForm
 from coalition.i18n import select_timezone
+from coalition.inputs import arg_int
 from coalition.policy import can, permission_required
 
 bp = Blueprint("grants", __name__)
@@ -142,6 +144,9 @@ def new_fund():
         _fill_africa(form)
         return render_template("grants/fund_edit.html", form=form, fund=None)
     if form.validate_on_submit():
+        claim = form_tokens.claim(form.once.data)
+        if claim.repeated:
+            return claim.earlier_result()
         try:
             fund = ops.create_fund(
                 actor=actor(), values=form.values(), countries=form.countries.data or []
@@ -150,6 +155,7 @@ def new_fund():
             db.session.rollback()
             put_beside(form, exc)
         else:
+            claim.done(url_for("grants.funds"))
             flash(_("The fund %(name)s is created.", name=fund.name), "success")
             return redirect(url_for("grants.funds"))
     return render_template("grants/fund_edit.html", form=form, fund=None)
@@ -160,6 +166,7 @@ def new_fund():
 def edit_fund(fund_id: int):
     fund = load_fund(fund_id)
     form = FundForm()
+    form.version.required = True
     if request.method == "GET":
         form.load(fund)
         return render_template("grants/fund_edit.html", form=form, fund=fund)
@@ -171,7 +178,7 @@ def edit_fund(fund_id: int):
             changes = ops.update_fund(
                 fund,
                 actor=actor(),
-                version=int(form.version.data) if (form.version.data or "").isdigit() else None,
+                version=form.version.data,
                 values=form.values(),
                 countries=form.countries.data or [],
             )
@@ -211,13 +218,16 @@ def new_round():
         flash(_("Create a fund first: every round belongs to one."), "info")
         return redirect(url_for("grants.new_fund"))
     if request.method == "GET":
-        wanted = request.args.get("fund", type=int)
+        wanted = arg_int("fund", minimum=1)
         if wanted in {fund_id for fund_id, _name in form.fund.choices}:
             form.fund.data = wanted
         form.timezone.data = select_timezone()
         form.add_blank_rows(BLANK_CRITERION_ROWS - len(form.criteria.entries))
     elif form.validate_on_submit():
         fund = load_fund(form.fund.data)
+        claim = form_tokens.claim(form.once.data)
+        if claim.repeated:
+            return claim.earlier_result()
         try:
             round_ = ops.create_round(
                 fund, actor=actor(), values=form.values(), criteria=form.criterion_rows()
@@ -226,8 +236,10 @@ def new_round():
             db.session.rollback()
             put_beside(form, exc)
         else:
+            result = url_for("grants.show_round", round_id=round_.id)
+            claim.done(result)
             flash(_("The round %(title)s is created as a draft.", title=round_.title), "success")
-            return redirect(url_for("grants.show_round", round_id=round_.id))
+            return redirect(result)
     return render_template("grants/round_edit.html", form=form, round=None)
 
 
@@ -274,6 +286,7 @@ def show_round(round_id: int):
 def edit_round(round_id: int):
     round_ = load_round(round_id)
     form = RoundForm()
+    form.version.required = True
     # A round stays in the fund it was created in.
     form.fund.choices = [(round_.fund_id, round_.fund.name)]
     if request.method == "GET":
@@ -285,7 +298,7 @@ def edit_round(round_id: int):
             changes = ops.update_round(
                 round_,
                 actor=actor(),
-                version=int(form.version.data) if (form.version.data or "").isdigit() else None,
+                version=form.version.data,
                 values=form.values(),
                 criteria=form.criterion_rows(),
             )

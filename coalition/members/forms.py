@@ -24,12 +24,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
 
 from coalition.accounts.forms import MultiCheckboxField, ValidEmail, language_choices
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices, lookup_country
 from coalition.fields import CountriesField
+from coalition.form_tokens import OnceField
+from coalition.inputs import VersionField, bounded_int
 from coalition.members.models import FocusArea, Member, MemberKind, OrgType
 from coalition.text import SingleLine
 
@@ -247,6 +249,7 @@ def contact_email_field(label=None, required=True):
 
 
 class JoinForm(FlaskForm):
+    once = OnceField()
     kind = kind_field()
     name = name_field()
     acronym = acronym_field()
@@ -320,11 +323,7 @@ class JoinForm(FlaskForm):
 
 
 def _contact_id(value):
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+    return bounded_int(value, minimum=1)
 
 
 class ContactForm(Form):
@@ -377,9 +376,7 @@ class ContactForm(Form):
 class ProfileForm(FlaskForm):
     """A member's public profile and contacts, as the member's own contacts edit them."""
 
-    version = HiddenField(
-        validators=[DataRequired(), Regexp(r"^\d{1,9}$")],
-    )
+    version = VersionField(required=True)
     name = name_field(_l("Name"))
     acronym = acronym_field()
     org_type = org_type_field()

@@ -32,11 +32,13 @@ from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, SelectField
 
-from coalition import jobs
+from coalition import form_tokens, jobs
 from coalition.accounts.session import ask_for_password, fresh_required, is_fresh
 from coalition.countries import country_name
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.form_tokens import OnceField
+from coalition.inputs import page_number
 from coalition.listing import Listing
 from coalition.members import exporter, importing
 from coalition.members.models import Member
@@ -53,6 +55,7 @@ REFRESH_SECONDS = 2
 
 
 class ImportUploadForm(FlaskForm):
+    once = OnceField()
     file = FileField(
         _l("Member list"),
         validators=[FileRequired(_l("Choose the file to import."))],
@@ -66,6 +69,7 @@ class ImportUploadForm(FlaskForm):
 
 
 class ImportCommitForm(FlaskForm):
+    once = OnceField()
     skip_errors = BooleanField(_l("Skip the rows with errors"))
     include_duplicates = BooleanField(_l("Import the likely duplicates too"))
 
@@ -116,6 +120,9 @@ def import_members():
         except importing.ImportFileError as exc:
             form.file.errors.append(exc.message)
         else:
+            claim = form_tokens.claim(form.once.data)
+            if claim.repeated:
+                return claim.earlier_result()
             job = jobs.enqueue(
                 importing.JOB_KIND,
                 created_by=current_user._get_current_object(),
@@ -128,8 +135,10 @@ def import_members():
                 },
                 payload=data,
             )
+            result = url_for(".import_job", job_id=job.id)
+            claim.done(result)
             flash(_("The file is being checked. Nothing is written to the register yet."), "info")
-            return redirect(url_for(".import_job", job_id=job.id))
+            return redirect(result)
     return render_template(
         "members/import.html",
         form=form,
@@ -152,13 +161,6 @@ def _problems_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (0 if r["errors"] else 1 if r["duplicates"] else 2, r["row"]))
 
 
-def _page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
     result = job.result if job.finished else None
     report = (result or {}).get("report")
@@ -168,7 +170,7 @@ def _render_job(job: jobs.Job, form: ImportCommitForm, status: int = 200):
         rows = _problems_first(report["rows"])
         if show == "problems":
             rows = [r for r in rows if r["errors"] or r["duplicates"]]
-        number = min(_page_number(), max(1, math.ceil(len(rows) / ROWS_PER_PAGE)))
+        number = min(page_number(), max(1, math.ceil(len(rows) / ROWS_PER_PAGE)))
         start = (number - 1) * ROWS_PER_PAGE
         page = Listing(rows[start : start + ROWS_PER_PAGE], number, ROWS_PER_PAGE, len(rows))
     refresh = not job.finished and request.args.get("refresh") != "off"
@@ -245,6 +247,9 @@ def import_commit(job_id: int):
             )
         )
         return _render_job(job, form)
+    claim = form_tokens.claim(form.once.data)
+    if claim.repeated:
+        return claim.earlier_result()
     try:
         commit_job = importing.start_import(
             job,
@@ -255,8 +260,10 @@ def import_commit(job_id: int):
     except importing.AlreadyImported as exc:
         flash(_("This check has already been imported: nothing more was done."), "info")
         return redirect(url_for(".import_job", job_id=exc.import_job.id))
+    result = url_for(".import_job", job_id=commit_job.id)
+    claim.done(result)
     flash(_("The import has started. The register changes only when all of it is written."), "info")
-    return redirect(url_for(".import_job", job_id=commit_job.id))
+    return redirect(result)
 
 
 # -- Export --------------------------------------------------------------------------------

@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from coalition import form_tokens
 from coalition.accounts import throttle
 from coalition.countries import Region, country_name
 from coalition.extensions import db, limiter
 from coalition.i18n import current_language
+from coalition.inputs import page_number
 from coalition.logs import event
 from coalition.mail import queue_email
 from coalition.members import operations as ops
@@ -43,14 +45,6 @@ def _forms_limit() -> str:
     return current_app.config["RATELIMIT_FORMS_PER_IP"]
 
 
-def _page_number() -> int:
-    try:
-        number = int(request.args.get("page", 1))
-    except (TypeError, ValueError):
-        return 1
-    return min(max(1, number), MAX_PAGE)
-
-
 def public_website(url: str | None) -> str | None:
     """The website as a link target, only when it is a plain http(s) address."""
     if not url:
@@ -72,7 +66,7 @@ def directory():
     query = public_query(filters)
     page = list_page(
         query,
-        _page_number(),
+        page_number(maximum=MAX_PAGE),
         PER_PAGE,
         clamp=True,
         single_scan=bool(filters.q),
@@ -121,6 +115,9 @@ def join():
         event(log, "joining form: honeypot filled in", level=logging.WARNING)
         return redirect(url_for("public.join_thanks"))
     if form.validate_on_submit():
+        claim = form_tokens.claim(form.once.data)
+        if claim.repeated:
+            return claim.earlier_result()
         values = form.member_values(consent_wording=str(CONSENT_WORDING))
         values["languages"] = _languages_first(values["languages"], current_language())
         member = ops.create_member(
@@ -145,6 +142,7 @@ def join():
         else:
             event(log, "joining receipt not sent: limit for the address", level=logging.WARNING)
         event(log, "joining application received", member_id=member.id)
+        claim.done(url_for("public.join_thanks"))
         return redirect(url_for("public.join_thanks"))
     return render_template("members/join.html", form=form), 200
 

@@ -32,6 +32,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices
 from coalition.fields import CountriesField
+from coalition.form_tokens import OnceField
+from coalition.inputs import VersionField, bounded_int
 from coalition.members.forms import website_field
 from coalition.members.models import FocusArea, MemberKind, MemberStatus, OrgType
 from coalition.text import SingleLine
@@ -83,9 +85,10 @@ class ContactForm(Form):
 
 
 class MemberForm(FlaskForm):
-    """The whole record, as staff keep it."""
+    """The whole record, as staff keep it (the edit view requires the version)."""
 
-    version = HiddenField()
+    version = VersionField()
+    once = OnceField()
     kind = RadioField(
         _l("Kind"),
         choices=lambda: [SelectChoice(k.value, k.label) for k in MemberKind],
@@ -182,7 +185,7 @@ class MemberForm(FlaskForm):
             data = entry.form
             rows.append(
                 {
-                    "id": int(data.id.data) if (data.id.data or "").isdigit() else None,
+                    "id": bounded_int(data.id.data, minimum=1),
                     "name": data.name.data or "",
                     "email": data.email.data or "",
                     "role": data.role.data or "",
@@ -193,7 +196,7 @@ class MemberForm(FlaskForm):
 
     def load(self, member) -> None:
         """Fill the form from a member (GET)."""
-        self.version.data = str(member.version)
+        self.version.data = member.version
         self.kind.data = member.kind.value
         self.org_type.data = member.org_type.value if member.org_type else ""
         self.work_countries.data = member.work_countries
@@ -235,7 +238,7 @@ class AtRiskForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    version = HiddenField()
+    version = VersionField(required=True)
     status = SelectField(_l("New status"), validators=[DataRequired()])
     reason = TextAreaField(
         _l("Why"),

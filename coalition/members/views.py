@@ -11,10 +11,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
-from coalition import audit
+from coalition import audit, form_tokens
 from coalition.accounts.session import fresh_required
 from coalition.countries import Region, country_choices
 from coalition.extensions import db
+from coalition.inputs import page_number
 from coalition.members import operations as ops
 from coalition.members.models import (
     FocusArea,
@@ -40,13 +41,6 @@ from coalition.policy import authorize, can, permission_required, readable_conta
 bp = Blueprint("members", __name__)
 
 PER_PAGE = 50
-
-
-def page_number() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", 1)), 100_000))
-    except ValueError:
-        return 1
 
 
 def load_member(member_id: int, permission: str) -> Member:
@@ -125,6 +119,9 @@ def new():
     if request.method == "GET":
         form.kind.data = MemberKind.ORGANISATION.value
     if form.validate_on_submit():
+        claim = form_tokens.claim(form.once.data)
+        if claim.repeated:
+            return claim.earlier_result()
         member = ops.create_member(
             actor=current_user._get_current_object(),
             values=form.values(),
@@ -132,8 +129,10 @@ def new():
             work_countries=form.work_countries.data or [],
             contacts=form.contact_rows(),
         )
+        result = url_for("members.show", member_id=member.id)
+        claim.done(result)
         flash(_("%(name)s is added to the register.", name=member.name), "success")
-        return redirect(url_for("members.show", member_id=member.id))
+        return redirect(result)
     return render_template("members/edit.html", form=form, member=None)
 
 
@@ -142,6 +141,7 @@ def new():
 def edit(member_id: int):
     member = load_member(member_id, "members.manage")
     form = MemberForm()
+    form.version.required = True
     if request.method == "GET":
         form = MemberForm(obj=member)
         form.load(member)
@@ -150,7 +150,7 @@ def edit(member_id: int):
             changes = ops.update_member(
                 member,
                 actor=current_user._get_current_object(),
-                version=int(form.version.data or 0),
+                version=form.version.data,
                 values=form.values(),
                 focus_areas=form.focus_areas.data or [],
                 work_countries=form.work_countries.data or [],
@@ -180,7 +180,7 @@ def change_status(member_id: int):
                 flash(error, "error")
         return redirect(url_for("members.show", member_id=member.id))
     try:
-        ops.check_version(member, int(form.version.data or 0))
+        ops.check_version(member, form.version.data)
         ops.change_status(
             member,
             MemberStatus(form.status.data),
