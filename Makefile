@@ -53,7 +53,7 @@ migrate: venv secret
 TRANSLATION_LANGUAGES := fr ar es pt
 PO_FILES := $(foreach lang,$(TRANSLATION_LANGUAGES),translations/$(lang)/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
-BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2
 
 translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(BIN)/.installed
 	$(BIN)/pybabel compile --statistics -d translations -l $* -i $< -o $@

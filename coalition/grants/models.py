@@ -8,6 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coalition.accounts.models import User
@@ -289,7 +290,7 @@ APPLICATION_STATUS_LABELS = {
     ApplicationStatus.AWARDED: _l("Awarded"),
     ApplicationStatus.REPORTING: _l("Reporting"),
     ApplicationStatus.COMPLETED: _l("Completed"),
-    ApplicationStatus.WITHDRAWN: _l("Withdrawn"),
+    ApplicationStatus.WITHDRAWN: lazy_pgettext("application status", "Withdrawn"),
 }
 
 # Every status change of an application, in one place.

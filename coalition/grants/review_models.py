@@ -13,6 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coalition.accounts.models import User
@@ -118,7 +119,7 @@ class Recommendation(enum.StrEnum):
         return cached_label(
             self,
             {
-                Recommendation.FUND: _l("Fund"),
+                Recommendation.FUND: lazy_pgettext("recommendation", "Fund"),
                 Recommendation.FUND_WITH_CHANGES: _l("Fund with changes"),
                 Recommendation.DO_NOT_FUND: _l("Do not fund"),
             }[self],

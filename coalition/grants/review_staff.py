@@ -37,6 +37,7 @@ from coalition.grants.scores import (
     round_ranking,
     weighted_score,
 )
+from coalition.inputs import page_number
 from coalition.listing import Listing
 from coalition.policy import authorize, can, permission_required, scores_hidden_from
 from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
@@ -306,10 +307,7 @@ def overview(round_id: int):
     round_ = load_round(round_id)
     filters = OverviewFilters.from_args(request.args)
     ranking, rows, hidden = overview_of(round_, filters)
-    try:
-        number = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        number = 1
+    number = page_number()
     page = Listing(
         items=rows[(number - 1) * PER_PAGE : number * PER_PAGE],
         page=number,

@@ -45,6 +45,7 @@ from coalition.grants.review_models import (
 from coalition.grants.scores import weighted_score
 from coalition.ics import MEDIA_TYPE as ICS_MEDIA_TYPE
 from coalition.ics import Event, calendar
+from coalition.inputs import bounded_int
 from coalition.policy import authorize, can, permission_required
 from coalition.urls import external_url
 
@@ -286,12 +287,11 @@ def show(review_id: int):
         db.session.rollback()
         flash(_("This review has already been submitted."), "error")
         return render_review(review, status=409)
-    version_text = str(values["version"])
     try:
         ops.save_draft(
             review,
             actor=me(),
-            version=int(version_text) if version_text.isdigit() else 0,
+            version=bounded_int(values["version"], minimum=1, default=0),
             scores={c_id: value or None for c_id, value in values["scores"].items()},
             comment_applicant=values["comment_applicant"],
             comment_confidential=values["comment_confidential"],

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from coalition.accounts.models import User
@@ -104,7 +105,7 @@ STATUS_LABELS = {
     MemberStatus.REJECTED: _l("Rejected"),
     MemberStatus.SUSPENDED: _l("Suspended"),
     MemberStatus.LAPSED: _l("Lapsed"),
-    MemberStatus.WITHDRAWN: _l("Withdrawn"),
+    MemberStatus.WITHDRAWN: lazy_pgettext("member status", "Withdrawn"),
 }
 
 # The lifecycle, in one place: from each status, where a member may go.
