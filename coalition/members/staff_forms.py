@@ -233,7 +233,7 @@ class NewMemberForm(MemberForm):
 class AtRiskForm(FlaskForm):
     """Set (``"1"``) or lift (``"0"``) the at-risk flag of one member."""
 
-    version = HiddenField()
+    version = VersionField(required=True)
     at_risk = HiddenField(validators=[AnyOf(("0", "1"))])
 
 

@@ -272,7 +272,7 @@ def set_at_risk(member_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        ops.check_version(member, int(form.version.data or 0))
+        ops.check_version(member, form.version.data)
     except ops.StaleEdit as exc:
         flash(exc.message, "error")
         return redirect(url_for("members.show", member_id=member.id))
