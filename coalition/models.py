@@ -2,6 +2,7 @@
 
 from coalition.accounts.models import RecoveryCode, Role, User, UserRole, UserToken
 from coalition.audit.models import AuditEntry
+from coalition.grants.decision_models import Appeal
 from coalition.grants.models import (
     Application,
     ApplicationCountry,
@@ -23,8 +24,18 @@ from coalition.members.models import (
     MemberFocus,
     MemberStatusChange,
 )
+from coalition.steering.models import (
+    SeatVote,
+    SeatVoteChange,
+    SteeringSeat,
+    Vote,
+    VoteItem,
+    VoteRecusal,
+    VoteSeat,
+)
 
 __all__ = [
+    "Appeal",
     "Application",
     "ApplicationCountry",
     "ApplicationStatusChange",
@@ -47,7 +58,14 @@ __all__ = [
     "ReviewScore",
     "Role",
     "Round",
+    "SeatVote",
+    "SeatVoteChange",
+    "SteeringSeat",
     "User",
     "UserRole",
     "UserToken",
+    "Vote",
+    "VoteItem",
+    "VoteRecusal",
+    "VoteSeat",
 ]

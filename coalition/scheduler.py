@@ -96,6 +96,26 @@ def report_overdue_reviews() -> None:
         log.info("overdue reviews reported", extra={"fields": {"reviews": count}})
 
 
+def close_due_votes() -> None:
+    """Close the steering votes whose closing time has come, storing their result."""
+    from coalition.steering.voting import close_due_votes as close_due
+
+    count = close_due()
+    db.session.commit()
+    if count:
+        log.info("steering votes closed", extra={"fields": {"count": count}})
+
+
+def remind_voters() -> None:
+    """Remind steering seats that have not voted on everything, 48 h and 24 h before closing."""
+    from coalition.steering.voting import send_vote_reminders
+
+    count = send_vote_reminders()
+    db.session.commit()
+    if count:
+        log.info("vote reminders queued", extra={"fields": {"count": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -110,6 +130,10 @@ def build_scheduler(app) -> BlockingScheduler:
         ),
         (remind_reviewers, {"trigger": "cron", "hour": 7, "minute": 0}),
         (report_overdue_reviews, {"trigger": "cron", "hour": 7, "minute": 15}),
+        # A vote closes at its closing time: looked for every few seconds.
+        (close_due_votes, {"trigger": "interval", "seconds": app.config["JOBS_POLL_SECONDS"]}),
+        # Reminders are keyed, so the quarter-hourly run sends each once.
+        (remind_voters, {"trigger": "cron", "minute": "*/15"}),
     ]
     for fn, timing in jobs:
         scheduler.add_job(
