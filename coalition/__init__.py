@@ -131,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
     from coalition.grants.views import bp as grants_bp
     from coalition.members import blueprints as member_blueprints
     from coalition.steering.views import bp as steering_bp
+    from coalition.steering.votes import bp as votes_bp
 
     app.register_blueprint(core.bp)
     app.register_blueprint(accounts_bp)
@@ -143,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(round_applications_bp, url_prefix="/grants")
     app.register_blueprint(applications_bp, url_prefix="/applications")
     app.register_blueprint(steering_bp, url_prefix="/steering")
+    app.register_blueprint(votes_bp)  # paths under /steering, and the applicant's appeal
 
 
 def _register_jobs() -> None:
