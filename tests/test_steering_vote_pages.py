@@ -229,3 +229,16 @@ def test_dashboard_panel_shows_open_votes_with_progress_and_recent_results(app):
     with app.test_request_context():
         html = render_template("steering/votes/_dashboard_panel.html", panel=panel)
     assert "Recent results" in html and vote.round.title in html
+
+
+def test_long_shortlists_come_a_page_at_a_time(client, login):
+    from coalition.steering.votes import PER_PAGE
+
+    vote, apps, (seat, *_rest) = _vote_with_sitters(applications=PER_PAGE + 2)
+    login(seat.representative)
+    first = client.get(f"/steering/votes/{vote.id}").get_data(as_text=True)
+    assert "Page 1 of 2" in first
+    link = f"/steering/votes/{vote.id}/applications/{{}}"
+    assert link.format(apps[0].id) in first and link.format(apps[-1].id) not in first
+    second = client.get(f"/steering/votes/{vote.id}?page=2").get_data(as_text=True)
+    assert link.format(apps[-1].id) in second

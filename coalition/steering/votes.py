@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from coalition.db import utcnow
 from coalition.extensions import db
@@ -190,13 +190,49 @@ def new_vote(round_id: int):
 # -- The vote ------------------------------------------------------------------------------
 
 
-def _shortlist(vote: Vote):
-    """The vote's items with their applications, in ranking order (one query)."""
-    return list(
-        db.session.scalars(
-            sa.select(VoteItem).where(VoteItem.vote_id == vote.id).order_by(VoteItem.rank)
+PER_PAGE = 25
+
+
+def _page_number() -> int:
+    return max(1, _int(request.args.get("page")) or 1)
+
+
+def _shortlist(vote: Vote, *, page: int | None = None):
+    """The vote's items in ranking order, with only what the lists show of their
+    applications; one page of ``PER_PAGE`` when ``page`` is given (two queries)."""
+    query = (
+        sa.select(VoteItem)
+        .where(VoteItem.vote_id == vote.id)
+        .options(
+            joinedload(VoteItem.application)
+            .load_only(
+                Application.id,
+                Application.title,
+                Application.org_name,
+                Application.status,
+                Application.applicant_id,
+            )
+            .lazyload(Application.round),
+            joinedload(VoteItem.application).lazyload(Application.country_rows),
         )
+        .order_by(VoteItem.rank, VoteItem.application_id)
     )
+    if page is None:
+        return list(db.session.scalars(query))
+    return db.paginate(query, page=page, per_page=PER_PAGE, error_out=False)
+
+
+def _funding_line(vote: Vote) -> dict[int, bool]:
+    """{application_id: above the funding line} over the whole shortlist (one query)."""
+    running, above = 0, {}
+    for application_id, amount in db.session.execute(
+        sa.select(VoteItem.application_id, VoteItem.requested_amount)
+        .where(VoteItem.vote_id == vote.id)
+        .order_by(VoteItem.rank, VoteItem.application_id)
+    ):
+        running += amount
+        above[application_id] = running <= vote.round.budget
+    return above
 
 
 @bp.route("/steering/votes/<int:vote_id>")
@@ -206,20 +242,54 @@ def show(vote_id: int):
     authorize("votes.read", vote, hide=True)
     user = _user()
     roll = voting.load_roll(vote)
-    items = _shortlist(vote)
+    page = _shortlist(vote, page=_page_number())
+    items = page.items
     my_seats = roll.seats_of(user.id)
-    declared = declarations_for(user.id, [i.application_id for i in items]) if my_seats else {}
+    is_open = vote.is_open()
+    declared = declarations_for(user.id, voting.item_ids(vote)) if my_seats else {}
+    mine = voting.own_votes(vote, user, roll) if my_seats else {}
+    counts = voting.seats_voted(vote)
+    above = _funding_line(vote)
+    rows = []
+    for item in items:
+        app_id = item.application_id
+        cells = []
+        for seat in my_seats:
+            cast = mine.get((seat.id, app_id))
+            if roll.seat_recused(seat, app_id) or roll.person_recused(seat, app_id, user.id):
+                state = "recused"
+            elif is_open and app_id in declared:
+                state = "vote"
+            elif cast is not None:
+                state = "cast"
+            else:
+                state = "declare" if is_open else "none"
+            cells.append((seat, state, cast))
+        rows.append(
+            {
+                "item": item,
+                "hidden": bool(my_seats) and roll.recused_from(user.id, app_id),
+                "above": above.get(app_id, False),
+                "voted": counts.get(app_id, 0),
+                "eligible": len(roll.eligible(app_id)),
+                "cells": cells,
+            }
+        )
+    undeclared = (
+        [i for i in _shortlist(vote) if i.application_id not in declared]
+        if my_seats and is_open and len(declared) < len(above)
+        else []
+    )
     return render_template(
         "steering/votes/show.html",
         vote=vote,
-        items=items,
+        page=page,
+        rows=rows,
         roll=roll,
         my_seats=my_seats,
-        declared=declared,
-        mine=voting.own_votes(vote, user) if my_seats else {},
-        counts=voting.seats_voted(vote),
-        progress=voting.progress(vote, user.id) if my_seats else [],
-        is_open=vote.is_open(),
+        undeclared=undeclared,
+        progress=voting.progress(vote, user.id, roll) if my_seats else [],
+        is_open=is_open,
         money=format_money,
         choices=list(Choice),
     )
@@ -381,28 +451,74 @@ def result(vote_id: int):
     vote = _vote(vote_id)
     authorize("votes.read_result", vote, hide=True)
     roll = voting.load_roll(vote)
-    items = _shortlist(vote)
+    page = _shortlist(vote, page=_page_number())
+    items = page.items
+    page_ids = [i.application_id for i in items]
     by_cell = {
         (v.vote_seat_id, v.application_id): v
-        for v in db.session.scalars(sa.select(SeatVote).where(SeatVote.vote_id == vote.id))
+        for v in db.session.scalars(
+            sa.select(SeatVote).where(
+                SeatVote.vote_id == vote.id, SeatVote.application_id.in_(page_ids)
+            )
+        )
     }
     appeals = {
         a.application_id: a
-        for a in db.session.scalars(
-            sa.select(Appeal).where(Appeal.application_id.in_([i.application_id for i in items]))
-        )
+        for a in db.session.scalars(sa.select(Appeal).where(Appeal.application_id.in_(page_ids)))
     }
+    # Each cell's words, translated once for the whole page.
+    labels = {choice: str(choice.label) for choice in Choice}
+    recused, absent, by_alternate = _("Recused"), _("Did not vote"), _("by the alternate")
+    rows = []
+    for item in items:
+        cells = []
+        for seat in roll.seats:
+            cast = by_cell.get((seat.id, item.application_id))
+            if roll.seat_recused(seat, item.application_id):
+                cells.append((seat.seat_name, recused, ""))
+            elif cast is None:
+                cells.append((seat.seat_name, absent, ""))
+            else:
+                text = labels[cast.choice]
+                if cast.cast_by_id is not None and cast.cast_by_id == seat.alternate_id:
+                    text = f"{text} ({by_alternate})"
+                cells.append((seat.seat_name, text, cast.note or ""))
+        rows.append({"item": item, "cells": cells, "appeal": appeals.get(item.application_id)})
+    titles = {}
+    if roll.recusals:
+        for application_id, title in db.session.execute(
+            sa.select(Application.id, Application.title).where(
+                Application.id.in_({r.application_id for r in roll.recusals})
+            )
+        ):
+            titles[application_id] = title
     return render_template(
         "steering/votes/result.html",
         vote=vote,
-        items=items,
+        page=page,
+        rows=rows,
         roll=roll,
-        by_cell=by_cell,
-        appeals=appeals,
+        titles=titles,
         money=format_money,
         decisions_choices=decisions.DECISIONS,
-        next_waitlisted=decisions.next_on_waitlist(vote.round),
+        next_waitlisted=_next_waitlisted(vote),
     )
+
+
+def _next_waitlisted(vote: Vote) -> int | None:
+    """The application staff may move up next: looked for only when staff read the
+    result and the round has a waitlist (the round's ranking is three queries)."""
+    if not vote.applied_at or not can(current_user, "votes.manage"):
+        return None
+    waiting = db.session.scalar(
+        sa.select(Application.id)
+        .where(
+            Application.round_id == vote.round_id,
+            Application.status == ApplicationStatus.WAITLISTED,
+        )
+        .limit(1)
+    )
+    return decisions.next_on_waitlist(vote.round) if waiting is not None else None
 
 
 @bp.route("/steering/votes/<int:vote_id>/apply", methods=["POST"])

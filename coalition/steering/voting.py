@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from coalition import audit
 from coalition.accounts.models import User
@@ -193,21 +194,33 @@ class Roll:
     recused: dict[tuple[int, int], set[int | None]] = field(default_factory=dict)
     recusals: list[VoteRecusal] = field(default_factory=list)
 
+    def voters(self, seat: VoteSeat) -> tuple[int, ...]:
+        """The seat's representative and alternate ids (kept: pages ask thousands of times)."""
+        cache = self.__dict__.setdefault("_voters", {})
+        if seat.id not in cache:
+            cache[seat.id] = seat.voter_ids
+        return cache[seat.id]
+
     def seat_recused(self, seat: VoteSeat, application_id: int) -> bool:
-        out = self.recused.get((seat.id, application_id), set())
+        out = self.recused.get((seat.id, application_id))
+        if not out:
+            return False
         if None in out:
             return True
-        return bool(seat.voter_ids) and all(uid in out for uid in seat.voter_ids)
+        voters = self.voters(seat)
+        return bool(voters) and all(uid in out for uid in voters)
 
     def person_recused(self, seat: VoteSeat, application_id: int, user_id: int) -> bool:
-        out = self.recused.get((seat.id, application_id), set())
-        return None in out or user_id in out
+        out = self.recused.get((seat.id, application_id))
+        return bool(out) and (None in out or user_id in out)
 
     def may_cast(self, seat: VoteSeat, application_id: int, user_id: int) -> bool:
-        return user_id in seat.voter_ids and not self.person_recused(seat, application_id, user_id)
+        if user_id not in self.voters(seat):
+            return False
+        return not self.person_recused(seat, application_id, user_id)
 
     def seats_of(self, user_id: int) -> list[VoteSeat]:
-        return [seat for seat in self.seats if user_id in seat.voter_ids]
+        return [seat for seat in self.seats if user_id in self.voters(seat)]
 
     def eligible(self, application_id: int) -> list[VoteSeat]:
         return [s for s in self.seats if not self.seat_recused(s, application_id)]
@@ -222,13 +235,17 @@ class Roll:
 def load_roll(vote: Vote) -> Roll:
     seats = list(
         db.session.scalars(
-            sa.select(VoteSeat).where(VoteSeat.vote_id == vote.id).order_by(VoteSeat.position)
+            sa.select(VoteSeat)
+            .where(VoteSeat.vote_id == vote.id)
+            .options(selectinload(VoteSeat.representative), selectinload(VoteSeat.alternate))
+            .order_by(VoteSeat.position)
         )
     )
     recusals = list(
         db.session.scalars(
             sa.select(VoteRecusal)
             .where(VoteRecusal.vote_id == vote.id)
+            .options(selectinload(VoteRecusal.user))
             .order_by(VoteRecusal.recorded_at, VoteRecusal.id)
         )
     )
@@ -763,15 +780,20 @@ def seats_voted(vote: Vote) -> dict[int, int]:
     return {row[0]: row[1] for row in rows}
 
 
-def own_votes(vote: Vote, user: User) -> dict[tuple[int, int], SeatVote]:
-    """{(seat_id, application_id): vote} of the seats ``user`` sits for."""
-    seat_ids = [s.id for s in load_roll(vote).seats_of(user.id)]
+def own_votes(
+    vote: Vote, user: User, roll: Roll | None = None, application_ids=None
+) -> dict[tuple[int, int], SeatVote]:
+    """{(seat_id, application_id): vote} of the seats ``user`` sits for (on these
+    applications only, when given)."""
+    seat_ids = [s.id for s in (roll or load_roll(vote)).seats_of(user.id)]
     if not seat_ids:
         return {}
-    rows = db.session.scalars(
-        sa.select(SeatVote).where(SeatVote.vote_id == vote.id, SeatVote.vote_seat_id.in_(seat_ids))
+    query = sa.select(SeatVote).where(
+        SeatVote.vote_id == vote.id, SeatVote.vote_seat_id.in_(seat_ids)
     )
-    return {(r.vote_seat_id, r.application_id): r for r in rows}
+    if application_ids is not None:
+        query = query.where(SeatVote.application_id.in_(list(application_ids)))
+    return {(r.vote_seat_id, r.application_id): r for r in db.session.scalars(query)}
 
 
 @dataclass(frozen=True)
@@ -785,12 +807,19 @@ class Progress:
         return self.voted >= self.due
 
 
-def progress(vote: Vote, user_id: int) -> list[Progress]:
+def progress(vote: Vote, user_id: int, roll: Roll | None = None) -> list[Progress]:
     """Per seat ``user_id`` sits for: how many of its votes are cast, of how many due."""
-    roll = load_roll(vote)
+    roll = roll or load_roll(vote)
+    mine = roll.seats_of(user_id)
+    if not mine:
+        return []
     shortlist = item_ids(vote)
-    cast_by_seat = Counter(
-        db.session.scalars(sa.select(SeatVote.vote_seat_id).where(SeatVote.vote_id == vote.id))
+    cast_by_seat = dict(
+        db.session.execute(
+            sa.select(SeatVote.vote_seat_id, sa.func.count())
+            .where(SeatVote.vote_id == vote.id, SeatVote.vote_seat_id.in_([s.id for s in mine]))
+            .group_by(SeatVote.vote_seat_id)
+        ).all()
     )
     return [
         Progress(
@@ -798,7 +827,7 @@ def progress(vote: Vote, user_id: int) -> list[Progress]:
             voted=cast_by_seat.get(seat.id, 0),
             due=sum(1 for a in shortlist if not roll.seat_recused(seat, a)),
         )
-        for seat in roll.seats_of(user_id)
+        for seat in mine
     ]
 
 
