@@ -25,7 +25,7 @@ from coalition.grants import decisions
 from coalition.grants.decision_models import Appeal
 from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
 from coalition.grants.money import format_money
-from coalition.grants.review_models import Review, ReviewStatus
+from coalition.grants.review_models import ConflictDeclaration, Review, ReviewStatus
 from coalition.grants.reviews import declarations_for
 from coalition.grants.scores import round_ranking
 from coalition.i18n import select_timezone
@@ -246,8 +246,17 @@ def show(vote_id: int):
     items = page.items
     my_seats = roll.seats_of(user.id)
     is_open = vote.is_open()
-    declared = declarations_for(user.id, voting.item_ids(vote)) if my_seats else {}
-    mine = voting.own_votes(vote, user, roll) if my_seats else {}
+    declared = set()
+    if my_seats:
+        declared = set(
+            db.session.scalars(
+                sa.select(ConflictDeclaration.application_id)
+                .join(VoteItem, VoteItem.application_id == ConflictDeclaration.application_id)
+                .where(VoteItem.vote_id == vote.id, ConflictDeclaration.user_id == user.id)
+            )
+        )
+    page_ids = [i.application_id for i in items]
+    mine = voting.own_votes(vote, user, roll, page_ids) if my_seats else {}
     counts = voting.seats_voted(vote)
     above = _funding_line(vote)
     rows = []
@@ -333,7 +342,7 @@ def application(vote_id: int, application_id: int):
         roll=roll,
         my_seats=roll.seats_of(user.id),
         declared=declared,
-        mine=voting.own_votes(vote, user),
+        mine=voting.own_votes(vote, user, roll, [application.id]),
         counts=voting.seats_voted(vote),
         is_open=vote.is_open(),
         money=format_money,
