@@ -257,7 +257,7 @@ def show(vote_id: int):
         )
     page_ids = [i.application_id for i in items]
     mine = voting.own_votes(vote, user, roll, page_ids) if my_seats else {}
-    counts = voting.seats_voted(vote)
+    counts = voting.seats_voted(vote, page_ids)
     above = _funding_line(vote)
     rows = []
     for item in items:
@@ -299,9 +299,22 @@ def show(vote_id: int):
         undeclared=undeclared,
         progress=voting.progress(vote, user.id, roll) if my_seats else [],
         is_open=is_open,
-        money=format_money,
+        money=_money_once(),
         choices=list(Choice),
     )
+
+
+def _money_once():
+    """``format_money`` remembering what it formatted: a list repeats its amounts."""
+    done: dict[tuple[int, str], str] = {}
+
+    def money(amount, currency):
+        key = (amount, currency)
+        if key not in done:
+            done[key] = format_money(amount, currency)
+        return done[key]
+
+    return money
 
 
 @bp.route("/steering/votes/<int:vote_id>/applications/<int:application_id>")
@@ -508,7 +521,7 @@ def result(vote_id: int):
         rows=rows,
         roll=roll,
         titles=titles,
-        money=format_money,
+        money=_money_once(),
         decisions_choices=decisions.DECISIONS,
         next_waitlisted=_next_waitlisted(vote),
     )

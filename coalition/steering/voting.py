@@ -770,13 +770,13 @@ def seat_votes(vote: Vote) -> list[SeatVote]:
     return list(db.session.scalars(sa.select(SeatVote).where(SeatVote.vote_id == vote.id)))
 
 
-def seats_voted(vote: Vote) -> dict[int, int]:
-    """{application_id: how many seats have voted} (what voters see before closing)."""
-    rows = db.session.execute(
-        sa.select(SeatVote.application_id, sa.func.count())
-        .where(SeatVote.vote_id == vote.id)
-        .group_by(SeatVote.application_id)
-    )
+def seats_voted(vote: Vote, application_ids=None) -> dict[int, int]:
+    """{application_id: how many seats have voted} (what voters see before closing), for
+    these applications only when given."""
+    query = sa.select(SeatVote.application_id, sa.func.count()).where(SeatVote.vote_id == vote.id)
+    if application_ids is not None:
+        query = query.where(SeatVote.application_id.in_(list(application_ids)))
+    rows = db.session.execute(query.group_by(SeatVote.application_id))
     return {row[0]: row[1] for row in rows}
 
 
