@@ -190,7 +190,7 @@ def new_vote(round_id: int):
 # -- The vote ------------------------------------------------------------------------------
 
 
-PER_PAGE = 25
+PER_PAGE = 20
 
 
 def _page_number() -> int:
