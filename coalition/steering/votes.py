@@ -297,7 +297,7 @@ def show(vote_id: int):
         roll=roll,
         my_seats=my_seats,
         undeclared=undeclared,
-        progress=voting.progress(vote, user.id, roll) if my_seats else [],
+        progress=voting.progress(vote, user.id, roll, list(above)) if my_seats else [],
         is_open=is_open,
         money=_money_once(),
         choices=list(Choice),

@@ -807,13 +807,15 @@ class Progress:
         return self.voted >= self.due
 
 
-def progress(vote: Vote, user_id: int, roll: Roll | None = None) -> list[Progress]:
+def progress(
+    vote: Vote, user_id: int, roll: Roll | None = None, shortlist: list[int] | None = None
+) -> list[Progress]:
     """Per seat ``user_id`` sits for: how many of its votes are cast, of how many due."""
     roll = roll or load_roll(vote)
     mine = roll.seats_of(user_id)
     if not mine:
         return []
-    shortlist = item_ids(vote)
+    shortlist = item_ids(vote) if shortlist is None else shortlist
     cast_by_seat = dict(
         db.session.execute(
             sa.select(SeatVote.vote_seat_id, sa.func.count())
