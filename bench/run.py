@@ -119,6 +119,7 @@ def seed_command(members: int) -> None:
         db.session.commit()
         grants = seed_grants_in_bulk(user.id)
         grants.update(seed_reviews_in_bulk(user.id))
+        grants.update(seed_votes_in_bulk(user.id, grants["vote_round_id"]))
         if db.engine.dialect.name == "postgresql":
             # What autovacuum does on a live database: planner statistics, and
             # the visibility map that lets counts read the indexes alone.
@@ -245,6 +246,7 @@ def seed_grants_in_bulk(convenor_id: int) -> dict:
     step = max(1, len(first_round) // 50)
     return {
         "round_id": rounds[0].id,
+        "vote_round_id": rounds[1].id,
         "application_ids": first_round[::step][:50],
         "applications": len(ids),
     }
@@ -407,6 +409,109 @@ def seed_reviews_in_bulk(reviewer_id: int) -> dict:
         # The submitted one (with the others' reviews beside it), then drafts.
         "review_ids": [own[0], *own[1:50]],
     }
+
+
+VOTE_SHORTLIST = 200
+VOTE_SEATS = 10
+
+
+def seed_votes_in_bulk(convenor_id: int, round_id: int) -> dict:
+    """Ten steering seats (the bench convenor sits on the first) and two votes of 200
+    shortlisted applications each, every seat having voted on every one: one open (the
+    voting page), one closed (the result page). Opened and closed by the domain code;
+    declarations and votes inserted in bulk."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from coalition.accounts.models import Role, User
+    from coalition.countries import fold, region_of
+    from coalition.db import utcnow
+    from coalition.extensions import db
+    from coalition.grants.models import Application, ApplicationStatus
+    from coalition.grants.review_models import ConflictDeclaration, ConflictKind
+    from coalition.members.models import Member, MemberKind, MemberStatus, OrgType
+    from coalition.steering import voting
+    from coalition.steering.models import Choice, SeatVote, SeatVoteChange, SteeringSeat
+
+    now = utcnow().replace(microsecond=0)
+    # Ten seats exactly: the bulk members' steering terms are dropped.
+    db.session.execute(sa.update(Member).values(steering_from=None, steering_until=None))
+    convenor = db.session.get(User, convenor_id)
+    convenor.set_roles([Role.CONVENOR, Role.STEERING])
+    sitters = [convenor]
+    for n in range(1, VOTE_SEATS):
+        person = User(email=f"sitter{n}@bench.coalition.test", name=f"Sitter {n}", active=True)
+        person.set_roles([Role.STEERING])
+        sitters.append(person)
+    db.session.add_all(sitters[1:])
+    db.session.flush()
+    for n, person in enumerate(sitters):
+        name = f"Bench seat {n}"
+        member = Member(
+            kind=MemberKind.ORGANISATION,
+            name=name,
+            name_key=fold(name),
+            search_text=fold(name),
+            org_type=OrgType.NGO,
+            country="KE",
+            region=region_of("KE"),
+            languages=["en"],
+            status=MemberStatus.ACTIVE,
+            steering_from=now.date() - timedelta(days=30),
+        )
+        db.session.add(member)
+        db.session.flush()
+        db.session.add(SteeringSeat(member_id=member.id, representative_id=person.id))
+    eligible = db.session.scalars(
+        sa.select(Application.id)
+        .where(Application.round_id == round_id, Application.status == ApplicationStatus.ELIGIBLE)
+        .order_by(Application.id)
+        .limit(2 * VOTE_SHORTLIST)
+    ).all()
+    db.session.execute(
+        sa.insert(ConflictDeclaration),
+        [
+            {"user_id": p.id, "application_id": a, "kind": ConflictKind.NONE, "declared_at": now}
+            for p in sitters
+            for a in eligible
+        ],
+    )
+    from coalition.grants.models import Round
+
+    round_ = db.session.get(Round, round_id)
+    votes = []
+    for shortlist in (eligible[:VOTE_SHORTLIST], eligible[VOTE_SHORTLIST:]):
+        vote = voting.open_vote(
+            round_,
+            closes_at=now + timedelta(days=7),
+            actor=convenor,
+            application_ids=shortlist,
+            now=now,
+        )
+        rows = [
+            {
+                "vote_id": vote.id,
+                "vote_seat_id": seat.id,
+                "application_id": a,
+                "choice": list(Choice)[(seat.position + i) % 3],
+                "note": "A bench note.",
+                "cast_by_id": seat.representative_id,
+                "cast_at": now,
+            }
+            for seat in voting.load_roll(vote).seats
+            for i, a in enumerate(shortlist)
+        ]
+        db.session.execute(sa.insert(SeatVote), [{**r, "version": 1} for r in rows])
+        db.session.execute(
+            sa.insert(SeatVoteChange),
+            [{k: v for k, v in r.items() if k != "cast_at"} | {"created_at": now} for r in rows],
+        )
+        votes.append(vote)
+    open_vote, closed_vote = votes
+    voting.close(closed_vote, actor=convenor, reason="The bench closes it.", now=now)
+    db.session.commit()
+    return {"open_vote_id": open_vote.id, "closed_vote_id": closed_vote.id}
 
 
 def _import_csv(rows: int) -> bytes:
@@ -846,6 +951,11 @@ def run(args) -> None:
             ),
             ("reviewer's home (200 assignments)", ["/reviews/"]),
             ("review form", [f"/reviews/{i}" for i in seeded["review_ids"]]),
+            ("steering vote, 200 shortlisted", [f"/steering/votes/{seeded['open_vote_id']}"]),
+            (
+                "vote result, 200 x 10 seats",
+                [f"/steering/votes/{seeded['closed_vote_id']}/result"],
+            ),
         ]
         timed = [measure(browser, name, paths, n, paired=True) for name, paths in listed]
         arabic = Browser(base)

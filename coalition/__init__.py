@@ -137,6 +137,7 @@ def _register_blueprints(app: Flask) -> None:
     from coalition.members import blueprints as member_blueprints
     from coalition.steering.reports.views import bp as reports_bp
     from coalition.steering.views import bp as steering_bp
+    from coalition.steering.votes import bp as votes_bp
 
     app.register_blueprint(core.bp)
     app.register_blueprint(accounts_bp)
@@ -152,6 +153,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(reviews_bp, url_prefix="/reviews")
     app.register_blueprint(steering_bp, url_prefix="/steering")
     app.register_blueprint(reports_bp, url_prefix="/steering/reports")
+    app.register_blueprint(votes_bp)  # paths under /steering, and the applicant's appeal
 
 
 def _register_jobs() -> None:

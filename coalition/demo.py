@@ -43,6 +43,7 @@ def seed() -> list[dict[str, str]]:
     _seed_members()
     _seed_grants()
     _seed_reports()
+    _seed_votes()
     return accounts
 
 
@@ -55,6 +56,16 @@ def _seed_members() -> None:
         return
     contact = ops.find_by_email(f"contact@{DEMO_DOMAIN}")
     seed_members(random.Random(DEMO_MEMBERS_SEED), contact_user=contact)
+
+
+def _seed_votes() -> None:
+    """Steering seats and votes on the round in review, once (only while no seat is named)."""
+    from coalition.steering.demo import seed_votes
+    from coalition.steering.models import SteeringSeat
+
+    if db.session.scalar(sa.select(SteeringSeat.id).limit(1)) is not None:
+        return
+    seed_votes(random.Random(DEMO_GRANTS_SEED))
 
 
 def _seed_grants() -> None:

@@ -18,6 +18,7 @@ from coalition.grants.award_models import (
     ReportSubmission,
     Tranche,
 )
+from coalition.grants.decision_models import Appeal
 from coalition.grants.models import (
     Application,
     ApplicationCountry,
@@ -39,9 +40,19 @@ from coalition.members.models import (
     MemberFocus,
     MemberStatusChange,
 )
+from coalition.steering.models import (
+    SeatVote,
+    SeatVoteChange,
+    SteeringSeat,
+    Vote,
+    VoteItem,
+    VoteRecusal,
+    VoteSeat,
+)
 from coalition.steering.reports.models import GeneratedReport
 
 __all__ = [
+    "Appeal",
     "Application",
     "ApplicationCountry",
     "ApplicationStatusChange",
@@ -70,10 +81,17 @@ __all__ = [
     "ReviewScore",
     "Role",
     "Round",
+    "SeatVote",
+    "SeatVoteChange",
+    "SteeringSeat",
     "Tranche",
     "TwoFactorEnrolment",
     "UsedFormToken",
     "User",
     "UserRole",
     "UserToken",
+    "Vote",
+    "VoteItem",
+    "VoteRecusal",
+    "VoteSeat",
 ]

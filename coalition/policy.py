@@ -654,3 +654,119 @@ def _file_grant_report(user, report) -> bool:
 def _review_grant_report(user, report) -> bool:
     """Accept a submitted report or ask for changes: staff."""
     return report is not None and Role.CONVENOR in user.roles
+
+
+# -- The steering vote --------------------------------------------------------
+#
+# Only the representative or alternate of a seat on a vote's frozen roll
+# votes, never while recused on the application; staff open, close and apply
+# votes but vote only when they hold a seat; steering members read results.
+# A vote's rules get a ``(vote, application)`` pair (``VoteTarget``) where an
+# application is concerned. Applicants see only their own decision and feedback.
+
+
+def _roll_of(vote):
+    from coalition.steering.voting import load_roll
+
+    return load_roll(vote)
+
+
+@rule("steering.seats")
+def _read_seats(user, _obj) -> bool:
+    """The seats, terms and representatives: staff and steering members."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("steering.manage_seats")
+def _manage_seats(user, _obj) -> bool:
+    """Name a seat's representative and alternate: staff."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("votes.manage")
+def _manage_votes(user, _obj) -> bool:
+    """Open, close early and apply votes; open a new vote, move up, decide appeals: staff."""
+    return Role.CONVENOR in user.roles
+
+
+@rule("votes.read")
+def _read_vote(user, vote) -> bool:
+    """A vote's page (shortlist, closing time, how many seats voted): staff, and the
+    steering members on its roll."""
+    if vote is None:
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    if Role.STEERING not in user.roles:
+        return False
+    return bool(_roll_of(vote).seats_of(user.id))
+
+
+@rule("votes.sit")
+def _sit_on_vote(user, vote) -> bool:
+    """Declare conflicts and vote on this vote at all: a sitter of a seat on its frozen
+    roll (staff too, when they hold one), with the steering role, while it is open."""
+    if vote is None or not vote.is_open() or Role.STEERING not in user.roles:
+        return False
+    return bool(_roll_of(vote).seats_of(user.id))
+
+
+@rule("votes.read_application")
+def _read_voted_application(user, target) -> bool:
+    """A shortlisted application with its reviews, ranking and funding line: staff, and a
+    sitter on the roll not recused from it on every seat they sit for (nothing when recused)."""
+    vote, application = target
+    if vote is None or application is None or _is_applicant(user, application):
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    if Role.STEERING not in user.roles:
+        return False
+    return not _roll_of(vote).recused_from(user.id, application.id)
+
+
+@rule("votes.cast")
+def _cast_vote(user, target) -> bool:
+    """Vote on one application for one seat: its representative or alternate, while the
+    vote is open, neither the seat nor the person recused, after declaring no conflict.
+    ``target`` is (vote, application, seat_id)."""
+    vote, application, seat_id = target
+    if vote is None or application is None or not vote.is_open():
+        return False
+    if Role.STEERING not in user.roles or _is_applicant(user, application):
+        return False
+    roll = _roll_of(vote)
+    seat = next((s for s in roll.seats if s.id == seat_id), None)
+    if seat is None or roll.seat_recused(seat, application.id):
+        return False
+    return roll.may_cast(seat, application.id, user.id) and _declared_no_conflict(
+        user, application.id
+    )
+
+
+@rule("votes.read_result")
+def _read_result(user, vote) -> bool:
+    """A closed vote's result, with the votes by seat: staff and steering members."""
+    if vote is None or not vote.is_closed:
+        return False
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("decisions.read_feedback")
+def _read_feedback(user, application) -> bool:
+    """The decision and the reviewers' comments for the applicant: the applicant (and staff)."""
+    if application is None:
+        return False
+    return Role.CONVENOR in user.roles or _is_applicant(user, application)
+
+
+@rule("decisions.appeal")
+def _lodge_appeal(user, application) -> bool:
+    """Lodge the one appeal: the applicant of a rejected application, within the period."""
+    from coalition.db import utcnow
+    from coalition.grants.decisions import appeal_deadline, appeal_of
+
+    if not _is_applicant(user, application):
+        return False
+    deadline = appeal_deadline(application)
+    return deadline is not None and utcnow() < deadline and appeal_of(application) is None

@@ -158,6 +158,26 @@ def backup_nightly() -> None:
         log.info("backup written", extra={"fields": {"path": str(written)}})
 
 
+def close_due_votes() -> None:
+    """Close the steering votes whose closing time has come, storing their result."""
+    from coalition.steering.voting import close_due_votes as close_due
+
+    count = close_due()
+    db.session.commit()
+    if count:
+        log.info("steering votes closed", extra={"fields": {"count": count}})
+
+
+def remind_voters() -> None:
+    """Remind steering seats that have not voted on everything, 48 h and 24 h before closing."""
+    from coalition.steering.voting import send_vote_reminders
+
+    count = send_vote_reminders()
+    db.session.commit()
+    if count:
+        log.info("vote reminders queued", extra={"fields": {"count": count}})
+
+
 def build_scheduler(app) -> BlockingScheduler:
     """Every time-driven job, one at a time each (max_instances=1, missed runs coalesced)."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -175,6 +195,10 @@ def build_scheduler(app) -> BlockingScheduler:
         # Grants: daily runs, each reminder and each week's digest sent once (outbox keys).
         (remind_grantees, {"trigger": "cron", "hour": 7, "minute": 30}),
         (report_grants_due, {"trigger": "cron", "hour": 7, "minute": 45}),
+        # A vote closes at its closing time: looked for every few seconds.
+        (close_due_votes, {"trigger": "interval", "seconds": app.config["JOBS_POLL_SECONDS"]}),
+        # Reminders are keyed, so the quarter-hourly run sends each once.
+        (remind_voters, {"trigger": "cron", "minute": "*/15"}),
     ]
     # Steering reports, and the nightly backup.
     jobs += [

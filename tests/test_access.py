@@ -114,6 +114,9 @@ def build_world(make_user) -> World:
     world = World(users=users)
     add_members(world)
     add_grants(world)
+    from tests.access_parts.steering_votes import add_steering_votes
+
+    add_steering_votes(world)
     return world
 
 

@@ -81,6 +81,30 @@ def _record(application: Application, old, new, actor, reason=None) -> None:
     )
 
 
+def transition(
+    application: Application,
+    target: ApplicationStatus,
+    *,
+    actor: Any,
+    reason: str | None = None,
+    action: str = "application.status_changed",
+    details: dict[str, Any] | None = None,
+) -> ApplicationStatus:
+    """Move an application along ``APPLICATION_TRANSITIONS``, with its history row and
+    audit entry: the one way later stages (the steering vote, decisions, appeals)
+    change an application's status. Returns the old status; emails are the caller's."""
+    old = application.move_to(target)
+    _record(application, old, ApplicationStatus(target), actor, reason)
+    audit.record(
+        action,
+        application,
+        actor=actor,
+        changes={"status": [old.value, ApplicationStatus(target).value]},
+        details=details,
+    )
+    return old
+
+
 def _link(application: Application) -> str:
     return external_url("applications.show", application_id=application.id)
 

@@ -154,6 +154,7 @@ class Round(db.Model):
         sa.CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
         sa.CheckConstraint("min_grant <= max_grant", name="min_below_max"),
         sa.CheckConstraint("reviewers_per_application >= 1", name="some_reviewers"),
+        sa.CheckConstraint("appeal_days >= 0", name="appeal_days_positive"),
         sa.Index("ix_rounds_phase_times", "phase", "opens_at", "closes_at"),
     )
 
@@ -170,6 +171,8 @@ class Round(db.Model):
     required_attachments: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     reviewers_per_application: Mapped[int] = mapped_column(default=2)
     blind_review: Mapped[bool] = mapped_column(default=False)
+    # Days a rejected applicant has to lodge an appeal, from the decision.
+    appeal_days: Mapped[int] = mapped_column(default=14, server_default="14")
     phase: Mapped[RoundPhase] = mapped_column(enum_column(RoundPhase), default=RoundPhase.DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
@@ -304,7 +307,8 @@ APPLICATION_TRANSITIONS: dict[ApplicationStatus, frozenset[ApplicationStatus]] =
     _S.IN_VOTE: frozenset({_S.APPROVED, _S.WAITLISTED, _S.REJECTED, _S.WITHDRAWN}),
     _S.APPROVED: frozenset({_S.AWARDED}),
     _S.WAITLISTED: frozenset({_S.APPROVED, _S.REJECTED}),
-    _S.REJECTED: frozenset(),
+    # An upheld appeal sends a rejected application back to a new vote.
+    _S.REJECTED: frozenset({_S.IN_VOTE}),
     _S.AWARDED: frozenset({_S.REPORTING}),
     _S.REPORTING: frozenset({_S.COMPLETED}),
     _S.COMPLETED: frozenset(),

@@ -110,6 +110,8 @@ def rounds_in_review(user) -> list[RoundProgress]:
 @bp.route("/")
 @permission_required("steering.area")
 def home():
+    from coalition.steering.votes import dashboard_panel
+
     user = current_user._get_current_object()
     rounds = rounds_in_review(user)
     to_review = 0
@@ -124,6 +126,7 @@ def home():
         rounds=rounds,
         to_review=to_review,
         to_declare=sum(r.to_declare for r in rounds),
+        panel=dashboard_panel(user),
     )
 
 

@@ -1,0 +1,370 @@
+"""Decisions on applications: applying a steering vote's result (with overrides
+given a written reason), moving a waitlisted application up, the feedback the
+applicant reads, and appeals.
+
+Status changes go through ``applications.transition`` (the one transition
+table). The applicant's email says only that a decision exists, with a link;
+they read it after signing in, with the reviewers' comments meant for them,
+unsigned. Scores, votes and confidential comments never reach them. Each
+operation audits and flushes; none commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from coalition import audit
+from coalition.db import utcnow
+from coalition.extensions import db
+from coalition.grants.applications import transition
+from coalition.grants.decision_models import Appeal, AppealOutcome
+from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
+from coalition.grants.review_models import Review, ReviewStatus
+from coalition.grants.scores import round_ranking
+from coalition.mail import queue_email
+from coalition.steering.models import Outcome, Vote, VoteItem, VoteStatus
+from coalition.urls import external_url
+
+REASON_MAX = 4_000
+# What staff may record for a shortlisted application.
+DECISIONS = (ApplicationStatus.APPROVED, ApplicationStatus.WAITLISTED, ApplicationStatus.REJECTED)
+# Statuses an applicant reads a decision for.
+DECIDED = (
+    ApplicationStatus.APPROVED,
+    ApplicationStatus.WAITLISTED,
+    ApplicationStatus.REJECTED,
+    ApplicationStatus.AWARDED,
+    ApplicationStatus.REPORTING,
+    ApplicationStatus.COMPLETED,
+)
+FUNDED = (
+    ApplicationStatus.APPROVED,
+    ApplicationStatus.AWARDED,
+    ApplicationStatus.REPORTING,
+    ApplicationStatus.COMPLETED,
+)
+
+
+def _reason(text: str | None, field: str = "reason") -> str | None:
+    text = (text or "").strip() or None
+    if text is not None and len(text) > REASON_MAX:
+        raise DomainError(_("Use at most %(n)d characters here.", n=REASON_MAX), field)
+    return text
+
+
+def _tell_decided(application: Application, key: str) -> None:
+    applicant = application.applicant
+    queue_email(
+        key=key,
+        recipient=applicant.email,
+        template="application_decided",
+        language=applicant.language,
+        name=applicant.name,
+        link=external_url("applications.show", application_id=application.id),
+    )
+
+
+# -- Applying a vote's result --------------------------------------------------------------
+
+
+def apply_result(
+    vote: Vote,
+    *,
+    actor: Any,
+    overrides: dict[int, tuple[ApplicationStatus | str, str]] | None = None,
+    now: datetime | None = None,
+) -> list[VoteItem]:
+    """Staff record the closed vote's result on its applications in one step.
+
+    ``overrides`` maps application ids to (decision, written reason) where staff
+    record something other than the result; an override needs its reason.
+    Approved, waitlisted and rejected applications move accordingly; "no
+    decision" ones stay in the vote, for a new one (unless overridden).
+    Once only: a conditional UPDATE claims the vote, so two staff applying
+    at once move each application once. Returns the items decided.
+    """
+    now = now or utcnow()
+    overrides = dict(overrides or {})
+    if vote.status != VoteStatus.CLOSED:
+        raise DomainError(_("The vote is still open: its result is not known yet."))
+    items = list(
+        db.session.scalars(
+            sa.select(VoteItem).where(VoteItem.vote_id == vote.id).order_by(VoteItem.rank)
+        )
+    )
+    by_app = {item.application_id: item for item in items}
+    checked: dict[int, tuple[ApplicationStatus, str]] = {}
+    for application_id, (decision, reason) in overrides.items():
+        item = by_app.get(int(application_id))
+        if item is None:
+            raise DomainError(_("This application is not on the vote's shortlist."))
+        try:
+            decision = ApplicationStatus(decision)
+        except ValueError as exc:
+            raise DomainError(_("Choose approved, waitlisted or rejected."), "decision") from exc
+        if decision not in DECISIONS:
+            raise DomainError(_("Choose approved, waitlisted or rejected."), "decision")
+        if decision == Outcome(item.outcome).status:
+            continue  # the same as the result: not an override
+        reason = _reason(reason)
+        if not reason:
+            raise DomainError(
+                _("Give the reason for recording a decision other than the vote's result."),
+                "reason",
+            )
+        checked[item.application_id] = (decision, reason)
+    claimed = db.session.execute(
+        sa.update(Vote)
+        .where(Vote.id == vote.id, Vote.applied_at.is_(None))
+        .values(applied_at=now, applied_by_id=getattr(actor, "id", None))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        raise DomainError(_("This result has already been recorded."))
+    db.session.refresh(vote)
+    decided = []
+    for item in items:
+        override = checked.get(item.application_id)
+        target = override[0] if override else Outcome(item.outcome).status
+        if target is None:
+            continue
+        application = item.application
+        if application.status != ApplicationStatus.IN_VOTE:
+            continue  # withdrawn during the vote
+        transition(
+            application,
+            target,
+            actor=actor,
+            reason=override[1] if override else None,
+            action="application.decided",
+            details={
+                "vote_id": vote.id,
+                "result": Outcome(item.outcome).value,
+                "override": bool(override),
+            },
+        )
+        item.decision = target
+        item.override_reason = override[1] if override else None
+        item.decided_at = now
+        item.decided_by_id = getattr(actor, "id", None)
+        decided.append(item)
+        _tell_decided(application, f"application_decided:{application.id}:{item.id}")
+    db.session.flush()
+    audit.record(
+        "steering.result_applied",
+        vote,
+        actor=actor,
+        details={
+            "decided": {str(i.application_id): i.decision.value for i in decided},
+            "overrides": sorted(checked),
+        },
+    )
+    return decided
+
+
+# -- The waitlist --------------------------------------------------------------------------
+
+
+def budget_left(round_: Round) -> int:
+    spent = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Application.requested_amount), 0)).where(
+            Application.round_id == round_.id, Application.status.in_(FUNDED)
+        )
+    )
+    return round_.budget - int(spent or 0)
+
+
+def next_on_waitlist(round_: Round) -> int | None:
+    """The best-ranked waitlisted application of the round."""
+    for row in round_ranking(round_).rows:
+        if row.status == ApplicationStatus.WAITLISTED:
+            return row.application_id
+    return None
+
+
+def move_up(
+    application: Application, *, actor: Any, reason: str, now: datetime | None = None
+) -> None:
+    """Staff approve a waitlisted application once budget frees: the best-ranked one
+    first, only within the budget left, with a reason."""
+    reason = _reason(reason)
+    if not reason:
+        raise DomainError(_("Give the reason for moving this application up."), "reason")
+    if application.status != ApplicationStatus.WAITLISTED:
+        raise DomainError(_("Only a waitlisted application moves up."))
+    round_ = application.round
+    db.session.execute(sa.select(Round.id).where(Round.id == round_.id).with_for_update())
+    if next_on_waitlist(round_) != application.id:
+        raise DomainError(_("Waitlisted applications move up in ranking order."))
+    if (application.requested_amount or 0) > budget_left(round_):
+        raise DomainError(_("The round's budget left does not cover this application."))
+    transition(
+        application,
+        ApplicationStatus.APPROVED,
+        actor=actor,
+        reason=reason,
+        action="application.moved_up",
+    )
+    db.session.flush()
+    _tell_decided(application, f"application_moved_up:{application.id}")
+
+
+# -- What the applicant reads --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feedback:
+    status: ApplicationStatus
+    comments: list[str]  # the reviewers' comments meant for the applicant, unsigned
+    appeal: Appeal | None
+    appeal_until: datetime | None
+
+
+def appeal_deadline(application: Application) -> datetime | None:
+    if application.status != ApplicationStatus.REJECTED:
+        return None
+    return application.status_changed_at + timedelta(days=application.round.appeal_days)
+
+
+def feedback_for(application: Application) -> Feedback | None:
+    """The decision and the reviewers' comments for the applicant (None before a decision).
+
+    Only the comments meant for the applicant, without names, in a fixed
+    order; never scores, votes, recommendations or confidential comments.
+    """
+    if application.status not in DECIDED and appeal_of(application) is None:
+        return None
+    comments = [
+        text.strip()
+        for text in db.session.scalars(
+            sa.select(Review.comment_applicant)
+            .where(
+                Review.application_id == application.id,
+                Review.status == ReviewStatus.SUBMITTED,
+                Review.comment_applicant.is_not(None),
+            )
+            .order_by(Review.submitted_at, Review.id)
+        )
+        if text and text.strip()
+    ]
+    return Feedback(
+        status=ApplicationStatus(application.status),
+        comments=comments,
+        appeal=appeal_of(application),
+        appeal_until=appeal_deadline(application),
+    )
+
+
+# -- Appeals -------------------------------------------------------------------------------
+
+
+def appeal_of(application: Application) -> Appeal | None:
+    return db.session.scalar(sa.select(Appeal).where(Appeal.application_id == application.id))
+
+
+def lodge_appeal(
+    application: Application, *, actor: Any, reasons: str, now: datetime | None = None
+) -> Appeal:
+    """A rejected applicant appeals once, with reasons, within the round's appeal period."""
+    now = now or utcnow()
+    reasons = _reason(reasons, "reasons")
+    if getattr(actor, "id", None) != application.applicant_id:
+        raise DomainError(_("Only the applicant appeals a decision."))
+    if appeal_of(application) is not None:
+        raise DomainError(_("You have already appealed this decision: one appeal is allowed."))
+    if application.status != ApplicationStatus.REJECTED:
+        raise DomainError(_("Only a rejected application can be appealed."))
+    deadline = appeal_deadline(application)
+    if deadline is None or now >= deadline:
+        raise DomainError(_("The period for an appeal has ended."))
+    if not reasons:
+        raise DomainError(_("Give the reasons for your appeal."), "reasons")
+    appeal = Appeal(
+        application_id=application.id,
+        reasons=reasons,
+        lodged_at=now,
+        lodged_by_id=actor.id,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(appeal)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise DomainError(
+            _("You have already appealed this decision: one appeal is allowed.")
+        ) from exc
+    audit.record(
+        "application.appealed", appeal, actor=actor, details={"application_id": application.id}
+    )
+    from coalition.grants.reviews import convenors
+
+    for person in convenors():
+        queue_email(
+            key=f"appeal_lodged:{appeal.id}:{person.id}",
+            recipient=person.email,
+            template="appeal_lodged_staff",
+            language=person.language,
+            name=person.name,
+            round_title=application.round.title,
+            link=external_url("applications.show", application_id=application.id),
+        )
+    return appeal
+
+
+def decide_appeal(
+    appeal: Appeal, *, actor: Any, upheld: bool, reasons: str, now: datetime | None = None
+) -> Appeal:
+    """Staff record the outcome with reasons; upheld sends the application back to a new vote.
+    Once only (a conditional UPDATE)."""
+    now = now or utcnow()
+    reasons = _reason(reasons, "reasons")
+    if not reasons:
+        raise DomainError(_("Give the reasons for the appeal's outcome."), "reasons")
+    outcome = AppealOutcome.UPHELD if upheld else AppealOutcome.DISMISSED
+    claimed = db.session.execute(
+        sa.update(Appeal)
+        .where(Appeal.id == appeal.id, Appeal.outcome.is_(None))
+        .values(
+            outcome=outcome,
+            outcome_reasons=reasons,
+            decided_at=now,
+            decided_by_id=getattr(actor, "id", None),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        raise DomainError(_("This appeal has already been decided."))
+    db.session.refresh(appeal)
+    application = appeal.application
+    audit.record(
+        "application.appeal_decided",
+        appeal,
+        actor=actor,
+        changes={"outcome": [None, outcome.value]},
+        details={"application_id": application.id, "reasons": reasons},
+    )
+    if upheld:
+        transition(
+            application,
+            ApplicationStatus.IN_VOTE,
+            actor=actor,
+            reason=reasons,
+            action="application.appeal_upheld",
+        )
+    db.session.flush()
+    applicant = application.applicant
+    queue_email(
+        key=f"appeal_decided:{appeal.id}",
+        recipient=applicant.email,
+        template="appeal_decided",
+        language=applicant.language,
+        name=applicant.name,
+        link=external_url("applications.show", application_id=application.id),
+    )
+    return appeal

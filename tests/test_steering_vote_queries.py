@@ -1,0 +1,59 @@
+"""The vote's pages run the same number of SQL queries whatever the shortlist and the seats."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from coalition.accounts.models import Role
+from coalition.extensions import db
+from coalition.steering import voting
+from coalition.steering.models import Choice
+from tests.reviews_factories import NOW, make_application, make_round
+from tests.steering_factories import make_seat, vote_as
+from tests.test_members_queries import counting_queries
+
+
+def _vote(seats, applications):
+    round_ = make_round()
+    apps = [make_application(round_) for _ in range(applications)]
+    vote = voting.open_vote(
+        round_,
+        closes_at=NOW + timedelta(days=5),
+        actor=None,
+        application_ids=[a.id for a in apps],
+        now=NOW,
+    )
+    for seat in seats:
+        for n, application in enumerate(apps):
+            vote_as(vote, seat, application, list(Choice)[n % 3], note="A note.")
+    return vote, apps
+
+
+def _count(client, path):
+    db.session.expire_all()
+    with counting_queries() as statements:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return len(statements)
+
+
+def test_vote_and_result_pages_query_counts_do_not_grow(client, login, make_user):
+    staff = make_user(Role.CONVENOR, two_factor=True)
+    seats = [make_seat() for _ in range(3)]
+    sitter = seats[0].representative
+    sitter.totp_secret, sitter.totp_enabled_at = "JBSWY3DPEHPK3PXP", NOW
+    small, small_apps = _vote(seats, 3)
+    seats += [make_seat() for _ in range(7)]
+    large, large_apps = _vote(seats, 12)
+    db.session.flush()
+    login(sitter)
+    for path in ("/steering/votes/{id}", "/steering/votes/{id}/applications/{app}"):
+        few = _count(client, path.format(id=small.id, app=small_apps[0].id))
+        many = _count(client, path.format(id=large.id, app=large_apps[0].id))
+        assert few == many, (path, few, many)
+    voting.close(small, now=small.closes_at)
+    voting.close(large, now=large.closes_at)
+    login(staff)
+    few = _count(client, f"/steering/votes/{small.id}/result")
+    many = _count(client, f"/steering/votes/{large.id}/result")
+    assert few == many, (few, many)
