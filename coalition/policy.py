@@ -589,3 +589,14 @@ def _file_grant_report(user, report) -> bool:
 def _review_grant_report(user, report) -> bool:
     """Accept a submitted report or ask for changes: staff."""
     return report is not None and Role.CONVENOR in user.roles
+
+
+# -- The fund portfolio report (coalition/steering/reports/portfolio.py) ------------
+# Grants, tranches and grantee reports with the money of every round: those who read
+# the money figures on the web. Its staff variant (payment references) also asks
+# ``reports.confidential``, as ``reports.read`` does for any confidential variant.
+
+
+@rule("reports.portfolio")
+def _portfolio_report(user, _obj) -> bool:
+    return can(user, "awards.figures")

@@ -572,7 +572,8 @@ def test_cli_build_help_lists_the_registered_kinds(runner):
     result = runner.invoke(args=["reports", "build", "--help"])
     assert result.exit_code == 0
     assert "membership" in result.output and "--confidential" in result.output
-    assert kind_names() == ["membership"]
+    assert "portfolio" in result.output
+    assert kind_names() == ["membership", "portfolio"]
 
 
 def test_cli_build_writes_the_pdf_and_says_pages_and_time(runner, register, tmp_path):

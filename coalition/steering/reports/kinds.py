@@ -77,4 +77,4 @@ def get_kind(name: str) -> ReportKind | None:
 
 def _load_kinds() -> None:
     """Import every module that registers a kind (once)."""
-    from coalition.steering.reports import membership  # noqa: F401
+    from coalition.steering.reports import membership, portfolio  # noqa: F401
