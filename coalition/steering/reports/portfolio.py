@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,10 +43,6 @@ from coalition.grants.money import format_money
 from coalition.members.figures import number
 from coalition.steering.reports.kinds import ReportKind as Kind
 from coalition.steering.reports.kinds import ReportRequest, register_kind
-
-# Reports falling due within this many days of the report's day are listed by name
-# (every report still due is counted in the figures).
-DUE_SOON_DAYS = 60
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,6 @@ class GrantLine:
     round: str
     amount: str
     paid: str
-    still_to_pay: str
     state: str
     reports: str
 
@@ -268,14 +263,12 @@ def gather(request: ReportRequest) -> dict[str, Any]:
     grants = _grants()
     tranches = _tranches(references)
     reports = _reports()
-    due_soon = today + timedelta(days=DUE_SOON_DAYS)
 
     lines: list[GrantLine] = []
     paid_lines: list[TrancheLine] = []
     due_lines: list[TrancheLine] = []
     accepted: list[ReportLine] = []
     overdue: list[ReportLine] = []
-    coming: list[ReportLine] = []
     for grant in grants:
         money = currency[grant.fund_id]
         active = grant.status == GrantStatus.ACTIVE
@@ -322,14 +315,10 @@ def gather(request: ReportRequest) -> dict[str, Any]:
                 reviewed_at, request.start, request.end
             ):
                 accepted.append(line)
-            elif active and status in OPEN_REPORT:
-                if due_on < today:
-                    late = True
-                    overdue.append(line)
-                elif due_on <= due_soon:
-                    coming.append(line)
+            elif active and status in OPEN_REPORT and due_on < today:
+                late = True
+                overdue.append(line)
         state = GrantState.REPORT_OVERDUE if late else GrantState(GrantStatus(grant.status).value)
-        committed = paid if grant.status == GrantStatus.CANCELLED else grant.amount
         done = sum(1 for r in own_reports if r[2] == ReportStatus.ACCEPTED)
         lines.append(
             GrantLine(
@@ -339,7 +328,6 @@ def gather(request: ReportRequest) -> dict[str, Any]:
                 round=grant.round,
                 amount=format_money(grant.amount, money),
                 paid=format_money(paid, money),
-                still_to_pay=format_money(committed - paid, money),
                 state=state.label,
                 reports=_(
                     "%(accepted)s of %(all)s accepted",
@@ -357,8 +345,6 @@ def gather(request: ReportRequest) -> dict[str, Any]:
         "references": references,
         "reports_accepted": accepted,
         "reports_overdue": overdue,
-        "reports_coming": coming,
-        "due_soon_days": number(DUE_SOON_DAYS),
         "figures_day": _day(today),
     }
 
