@@ -665,6 +665,110 @@ def report_command(members: int) -> None:
         )
 
 
+# -- The fund portfolio report: 2,000 grants, drawn as the job draws it --------------------
+#
+# ``python bench/run.py portfolio [--grants N]``: seeds a temporary SQLite database in one
+# process, then in a fresh process queues the staff portfolio report and runs its job as
+# the scheduler does (the HTML in the job process, the PDF in the child it forks with
+# its time limit). Both peaks are read: the job process's own, and its render child's.
+
+PORTFOLIO_GRANTS = 2_000
+PORTFOLIO_SECONDS = 60.0
+PORTFOLIO_MB = 400
+
+
+def portfolio_seed_command(grants: int) -> None:
+    from flask_migrate import upgrade
+
+    app = _app()
+    with app.app_context():
+        from coalition.extensions import db
+        from coalition.steering.reports.portfolio_demo import seed_portfolio_in_bulk
+
+        upgrade()
+        started = time.perf_counter()
+        seed_portfolio_in_bulk(grants, rounds=8)
+        db.session.commit()
+        print(json.dumps({"grants": grants, "seconds": round(time.perf_counter() - started, 1)}))
+
+
+def portfolio_job_command() -> None:
+    import resource
+
+    app = _app()
+    with app.app_context():
+        from coalition import jobs
+        from coalition.db import utcnow
+        from coalition.extensions import db
+        from coalition.steering.reports import operations
+        from coalition.steering.reports.kinds import ReportRequest
+        from coalition.steering.reports.models import GeneratedReport
+
+        today = utcnow().date()
+        request = ReportRequest(
+            kind="portfolio",
+            start=today.replace(day=1),
+            end=today,
+            confidential=True,
+            requested_by="bench",
+        )
+        report, _new = operations.request_report(request, person=None)
+        db.session.commit()
+        started = time.perf_counter()
+        ran = jobs.run_pending()
+        seconds = time.perf_counter() - started
+        db.session.expire_all()
+        report = db.session.get(GeneratedReport, report.id)
+        print(
+            json.dumps(
+                {
+                    "ran": ran,
+                    "ready": bool(report.ready),
+                    "pages": report.page_count,
+                    "kib": (report.size_bytes or 0) // 1024,
+                    "seconds": seconds,
+                    # ru_maxrss is in kilobytes on Linux.
+                    "job_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                    "child_rss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                    * 1024,
+                }
+            )
+        )
+
+
+def portfolio_bench(grants: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="coalition-bench-portfolio-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite'}",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "COALITION_INSTANCE_PATH": str(workdir),
+        "COALITION_ENV": "development",
+        "FLASK_DEBUG": "0",
+        "MAIL_BACKEND": "log",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PYTHONPATH": str(ROOT),
+    }
+    try:
+        seeded = child(["portfolio-seed", "--grants", str(grants)], env)
+        print(f"Seeded {seeded['grants']:,} grants in {seeded['seconds']} s", flush=True)
+        done = child(["portfolio-job"], env)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    fast = done["ready"] and done["seconds"] <= PORTFOLIO_SECONDS
+    print(
+        f"portfolio report, {grants:,} grants: {done['pages']} pages, {done['kib']:,} KiB, "
+        f"{done['seconds']:.1f} s in the background (<= {PORTFOLIO_SECONDS:g} s) "
+        f"{'PASS' if fast else 'FAIL'}"
+    )
+    for name, key in (("job process", "job_rss_bytes"), ("render child", "child_rss_bytes")):
+        value = done[key]
+        print(
+            f"  {name:<14} peak {value / MB:7.1f} MB  < {PORTFOLIO_MB} MB  "
+            f"{'PASS' if value < PORTFOLIO_MB * MB else 'FAIL'}"
+        )
+
+
 # -- HTTP ---------------------------------------------------------------------------------
 
 
@@ -1193,6 +1297,12 @@ def main(argv: list[str] | None = None) -> None:
     dry.add_argument("--rows", type=int, required=True)
     pdf = sub.add_parser("report", help=argparse.SUPPRESS)
     pdf.add_argument("--members", type=int, required=True)
+    # The fund portfolio report (see its block above).
+    folio = sub.add_parser("portfolio", help="time the portfolio report of --grants grants")
+    folio.add_argument("--grants", type=int, default=PORTFOLIO_GRANTS)
+    folio_seed = sub.add_parser("portfolio-seed", help=argparse.SUPPRESS)
+    folio_seed.add_argument("--grants", type=int, required=True)
+    sub.add_parser("portfolio-job", help=argparse.SUPPRESS)
     parser.add_argument("--members", type=int, default=10_000, help="members to seed (10,000)")
     parser.add_argument("--requests", type=int, default=20, help="timed requests a page (20)")
     parser.add_argument(
@@ -1206,6 +1316,12 @@ def main(argv: list[str] | None = None) -> None:
         dry_run_command(args.rows)
     elif args.command == "report":
         report_command(args.members)
+    elif args.command == "portfolio":
+        portfolio_bench(args.grants)
+    elif args.command == "portfolio-seed":
+        portfolio_seed_command(args.grants)
+    elif args.command == "portfolio-job":
+        portfolio_job_command()
     else:
         if args.requests < 1 or args.members < 1:
             parser.error("--members and --requests must be positive")

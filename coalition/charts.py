@@ -319,3 +319,51 @@ def time_chart(
         for x, y in run:
             parts.append(_el("circle", cx=x, cy=y, r=3, fill=BAR))
     return _close_svg(parts)
+
+
+# -- Bar charts drawn in HTML, for the PDF reports -------------------------------------
+#
+# WeasyPrint (70) draws SVG <text> one code point at a time, without shaping or the
+# bidi algorithm (Kozea/WeasyPrint#2909; <foreignObject> is not drawn either, #1441):
+# Arabic in an SVG label prints as loose letters in reversed order. Its HTML text, on
+# the other hand, goes through Pango like any paragraph: shaped, reordered, in the
+# report's direction. So the reports draw their bar charts as HTML: one row per bar,
+# the label as text, the bar a block whose width is its share of the largest value
+# (a filled rectangle in the PDF, still vector), the value beside it. The page's
+# direction mirrors the whole chart in a right-to-left report. A hidden value draws a
+# hatched bar of one fixed width, as in the SVG chart. Each row reads "label, value"
+# in the PDF's text and structure, so the chart needs no alternative text of its own.
+#
+# The bar's width is an inline style: this markup goes to WeasyPrint only, never to a
+# browser (whose Content-Security-Policy forbids inline styles); the web pages keep
+# ``bar_chart``.
+
+# The share of its line the longest bar takes (the rest holds the value).
+BAR_ROWS_LONGEST = 78.0
+BAR_ROWS_HIDDEN = 6.0
+
+
+def bar_rows(bars: Sequence[Bar], *, chart_id: str, title: str) -> Markup:
+    """Horizontal bars as HTML rows (label above, bar and value below), for WeasyPrint."""
+    largest = max((b.value for b in bars if b.value is not None), default=0)
+    parts = [
+        f'<div class="bar-rows" id="{escape(chart_id)}">',
+        f'<p class="bar-rows-title">{escape(title)}</p>',
+    ]
+    for bar in bars:
+        if bar.value is None:
+            share, kind = BAR_ROWS_HIDDEN, "bar-fill bar-hidden"
+        else:
+            share = BAR_ROWS_LONGEST * bar.value / largest if largest else 0.0
+            kind = "bar-fill"
+        parts.append(
+            '<div class="bar-row">'
+            f'<p class="bar-label"><bdi>{escape(bar.label)}</bdi></p>'
+            '<p class="bar-line">'
+            f'<span class="{kind}" style="width: {share:.2f}%"></span>'
+            f'<span class="bar-value"><bdi>{escape(bar.text)}</bdi></span>'
+            "</p></div>"
+        )
+    parts.append("</div>")
+    # Safe: every text above went through escape(); the width is a number.
+    return Markup("".join(parts))  # noqa: S704

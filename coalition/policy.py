@@ -770,3 +770,14 @@ def _lodge_appeal(user, application) -> bool:
         return False
     deadline = appeal_deadline(application)
     return deadline is not None and utcnow() < deadline and appeal_of(application) is None
+
+
+# -- The fund portfolio report (coalition/steering/reports/portfolio.py) ------------
+# Grants, tranches and grantee reports with the money of every round: those who read
+# the money figures on the web. Its staff variant (payment references) also asks
+# ``reports.confidential``, as ``reports.read`` does for any confidential variant.
+
+
+@rule("reports.portfolio")
+def _portfolio_report(user, _obj) -> bool:
+    return can(user, "awards.figures")

@@ -53,7 +53,8 @@ def reports_cli():
 @click.option(
     "--confidential",
     is_flag=True,
-    help="The confidential staff variant (exact counts, members at risk named).",
+    help="The staff variant (membership: exact counts, members at risk named; "
+    "portfolio: payment references).",
 )
 @click.option(
     "--out",

@@ -42,6 +42,13 @@ class ReportKind:
     confidential_variant: bool = False
     # When every variant holds confidential data (a dossier), not only the staff one.
     always_confidential: bool = False
+    # What the ordinary and the staff variant hold, as the report's page says it.
+    variants: tuple[LazyString, LazyString] | None = None
+
+    def variant_text(self, confidential: bool) -> str:
+        if self.variants is None:
+            return ""
+        return str(self.variants[1] if confidential else self.variants[0])
 
     def is_confidential(self, request: ReportRequest) -> bool:
         return self.always_confidential or request.confidential
@@ -70,4 +77,4 @@ def get_kind(name: str) -> ReportKind | None:
 
 def _load_kinds() -> None:
     """Import every module that registers a kind (once)."""
-    from coalition.steering.reports import membership  # noqa: F401
+    from coalition.steering.reports import membership, portfolio  # noqa: F401

@@ -16,16 +16,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import force_locale, format_date, get_locale
+from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from coalition.charts import Bar, bar_chart, time_chart
+from coalition.charts import Bar, bar_rows, time_chart
 from coalition.config import RTL_LANGUAGES
 from coalition.countries import fold, local_country_name
 from coalition.db import utcnow
 from coalition.extensions import db
-from coalition.i18n import forget_cached_labels
 from coalition.members import figures, stats
 from coalition.members.models import FocusArea, Member, MemberStatus, MemberStatusChange
 from coalition.steering.reports.kinds import ReportKind, ReportRequest, register_kind
@@ -119,12 +118,11 @@ def lapsed_in(start: date, end: date) -> list[tuple[Member, date]]:
     return list(seen.values())
 
 
-# WeasyPrint 70 draws SVG text one letter at a time, without shaping or bidi: Arabic
-# script in a chart would print as loose letters in the wrong order. A report in a
-# right-to-left language labels its charts in English, and gives every label in its
-# own language in the table beside the chart (the chart's title, its alternative
-# text, stays in the report's language).
-LATIN_CHART_LABELS = "en"
+# WeasyPrint 70 draws SVG text one letter at a time, without shaping or bidi: the bar
+# charts are drawn as HTML (``charts.bar_rows``), their labels in the report's language
+# and direction. The chart over time keeps its SVG: its axis names months in digits in a
+# right-to-left report (digits print correctly letter by letter; month names would not).
+RTL_MONTH_FORMAT = "MM/yyyy"
 
 
 def _focus_section(counts: dict[FocusArea, int], *, exact: bool) -> figures.Section:
@@ -139,22 +137,15 @@ def _focus_section(counts: dict[FocusArea, int], *, exact: bool) -> figures.Sect
         heading=heading,
         column=str(_l("Focus area")),
         rows=rows,
-        chart=_bars("focus", heading, rows, rows),
+        chart=Markup(""),  # drawn with the others in gather()
         note=str(_l("A member working on several areas counts under each.")),
     )
 
 
-def _bars(key: str, title: str, rows: list, drawn: list) -> Markup:
-    """A bar chart of ``drawn`` (rows as labelled in the chart), described by ``rows``."""
-    return bar_chart(
-        [Bar(r.label, r.value, r.text) for r in drawn],
-        chart_id=f"chart-{key}",
-        title=title,
-        description="; ".join(f"{r.label}: {r.text}" for r in rows),
-        # Left to right even in an Arabic report: its chart labels are in Latin script
-        # (WeasyPrint would mirror their brackets letter by letter).
-        rtl=False,
-        width=520,
+def _bars(key: str, title: str, drawn: list) -> Markup:
+    """The report's bar chart of ``drawn`` (rows as labelled in the chart), as HTML."""
+    return bar_rows(
+        [Bar(r.label, r.value, r.text) for r in drawn], chart_id=f"chart-{key}", title=title
     )
 
 
@@ -199,18 +190,16 @@ def gather(request: ReportRequest) -> dict[str, Any]:
     focus = stats.focus_counts(active)
     view = figures.staff_view(data, small_hidden=not exact, country_label=_country)
     sections = [*view.sections, _focus_section(focus, exact=exact)]
+    sections = [
+        replace(section, chart=_bars(section.key, _chart_title(section), _drawn(section)))
+        for section in sections
+    ]
     points = view.months
     if request.language in RTL_LANGUAGES:
-        with force_locale(LATIN_CHART_LABELS):
-            forget_cached_labels()
-            latin = figures.staff_view(data, small_hidden=not exact)
-            latin_sections = [*latin.sections, _focus_section(focus, exact=exact)]
-        forget_cached_labels()
-        sections = [
-            replace(local, chart=_bars(local.key, _chart_title(local), _drawn(local), _drawn(en)))
-            for local, en in zip(sections, latin_sections, strict=True)
+        points = [
+            replace(point, short=format_date(month.month, RTL_MONTH_FORMAT))
+            for point, month in zip(points, data.over_time, strict=True)
         ]
-        points = latin.months
     return {
         "view": view,
         "over_time": _over_time_chart(points, view.months),
@@ -238,5 +227,9 @@ MEMBERSHIP = register_kind(
         permission="reports.membership",
         gather=gather,
         confidential_variant=True,
+        variants=(
+            _l("Ordinary (small counts hidden, members at risk not named)"),
+            _l("Confidential (staff)"),
+        ),
     )
 )

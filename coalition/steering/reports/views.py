@@ -47,7 +47,10 @@ class ReportForm(FlaskForm):
     # Not limited to the list: an unknown language falls back to English, and says so.
     language = SelectField(_l("Language of the report"), choices=[], validate_choice=False)
     confidential = BooleanField(
-        _l("Confidential staff variant (exact counts, members at risk named)")
+        _l(
+            "Confidential staff variant (membership: exact counts, members at risk named; "
+            "portfolio: payment references)"
+        )
     )
 
 
