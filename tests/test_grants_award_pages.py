@@ -505,3 +505,29 @@ def test_the_waitlist_after_a_cancellation(client, login, staff, round_):
     assert response.headers["Location"].endswith(f"/grants/applications/{waiting.id}/award")
     db.session.expire_all()
     assert db.session.get(Application, waiting.id).status == ApplicationStatus.APPROVED
+
+
+def test_the_money_page_fund_total_is_the_cores(app, round_):
+    from coalition.grants.award_views import _fund_total
+    from coalition.grants.models import Round
+
+    second = Round(
+        fund=round_.fund,
+        title="Second",
+        phase=round_.phase,
+        opens_at=round_.opens_at,
+        closes_at=round_.closes_at,
+        budget=2_000_000,
+        min_grant=1,
+        max_grant=2_000_000,
+    )
+    db.session.add(second)
+    db.session.flush()
+    paid = award(approved(round_, amount=1_000_000))
+    ops.mark_paid(paid.tranches[0], actor=None, paid_on=TODAY, reference="T")
+    ops.cancel(award(approved(second, amount=600_000)), actor=None, reason="Closed.")
+    late = award(approved(second, amount=400_000))
+    late.reports[0].due_on = TODAY - timedelta(days=3)
+    db.session.flush()
+    fund = round_.fund
+    assert _fund_total(fund, ops.round_figures(fund)) == ops.fund_figures(fund)
