@@ -329,7 +329,13 @@ def refusal(response) -> str | None:
 # thing a GET may add. A download of an applicant's file by staff or steering, or
 # of a generated report, stays a plain link: the row records a file that was really
 # sent to that person's browser. Exports, which gather many people's data, are POSTs (S18).
-ACCESS_RECORDS = frozenset({"application.attachment_downloaded", "report.downloaded"})
+ACCESS_RECORDS = frozenset(
+    {
+        "application.attachment_downloaded",
+        "grant_report.attachment_downloaded",
+        "report.downloaded",
+    }
+)
 
 
 def snapshot() -> dict[str, list[tuple]]:

@@ -531,3 +531,28 @@ def test_the_money_page_fund_total_is_the_cores(app, round_):
     db.session.flush()
     fund = round_.fund
     assert _fund_total(fund, ops.round_figures(fund)) == ops.fund_figures(fund)
+
+
+def test_s22_staff_and_steering_downloads_of_a_report_file_are_recorded(
+    client, login, make_user, staff, round_
+):
+    from coalition.audit.models import AuditEntry
+    from coalition.grants import grantee_reports as report_ops
+
+    application = approved(round_, amount=1_000_000)
+    grant = award(application)
+    report = grant.reports[0]
+    attachment = report_ops.add_attachment(
+        report, sample_files.pdf(), original_name="plan.pdf", actor=application.applicant
+    )
+    db.session.commit()
+    path = f"/grants/reports/{report.id}/attachments/{attachment.id}"
+    steering = make_user(Role.STEERING, two_factor=True)
+    for person in (application.applicant, staff, steering):
+        login(person)
+        assert client.get(path).status_code == 200
+    entries = db.session.scalars(
+        sa.select(AuditEntry).filter_by(action="grant_report.attachment_downloaded")
+    ).all()
+    assert [e.actor_id for e in entries] == [staff.id, steering.id]
+    assert entries[0].details == {"attachment_id": attachment.id, "name": "plan.pdf"}

@@ -462,7 +462,10 @@ def report_download(report_id: int, attachment_id: int):
     attachment = next((a for a in report.attachments if a.id == attachment_id), None)
     if attachment is None:
         abort(404)
-    return files.download_response(attachment)
+    response = files.download_response(attachment)
+    # After the file is found: a missing file answers 404 and records nothing.
+    report_ops.record_download(report, attachment, reader=_me())
+    return response
 
 
 @bp.route("/reports/<int:report_id>/answer", methods=["POST"])
