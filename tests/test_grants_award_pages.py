@@ -203,7 +203,7 @@ def test_amend_with_a_reason_and_a_stale_save_is_refused(client, login, staff, r
     response = post(client, amend_path(grant), {**data, "reason": ""}, token_from=amend_path(grant))
     assert "Give the reason for the amendment." in response.get_data(as_text=True)
     response = post(client, amend_path(grant), data, token_from=amend_path(grant))
-    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/grants/awards/{grant.id}")
     db.session.expire_all()
     assert db.session.get(Award, grant.id).conditions == "New conditions."
     # The same form again (the version it was opened with): refused, typed text kept.
@@ -556,3 +556,19 @@ def test_s22_staff_and_steering_downloads_of_a_report_file_are_recorded(
     ).all()
     assert [e.actor_id for e in entries] == [staff.id, steering.id]
     assert entries[0].details == {"attachment_id": attachment.id, "name": "plan.pdf"}
+
+
+def test_a_reduction_leads_to_the_waitlist(client, login, staff, round_):
+    grant = award(approved(round_, amount=1_000_000))
+    db.session.commit()
+    login(staff)
+    data = amend_data(
+        grant,
+        amount="8,000",
+        reduction_reason="Travel cut.",
+        **{"tranches-0-amount": "4,000", "tranches-1-amount": "4,000"},
+    )
+    response = post(client, amend_path(grant), data, token_from=amend_path(grant))
+    assert response.headers["Location"].endswith(f"/grants/rounds/{round_.id}/waitlist")
+    db.session.expire_all()
+    assert db.session.get(Award, grant.id).amount == 800_000

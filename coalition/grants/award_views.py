@@ -263,6 +263,10 @@ def amend(award_id: int):
             award = load_award(award_id, "awards.manage")
         else:
             flash(_("The grant is amended.") if changes else _("Nothing was changed."), "success")
+            before, after = changes.get("amount", [0, 0])
+            if after < before:
+                # Money was freed: the waitlist shows what it may now reach.
+                return redirect(url_for("awards.waitlist", round_id=award.round_id))
             return redirect(url_for("awards.show", award_id=award.id))
     form.set_tranche_choices(len(award.reports))
     return render_template(
