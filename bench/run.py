@@ -244,9 +244,12 @@ def seed_grants_in_bulk(convenor_id: int) -> dict:
     db.session.commit()
     first_round = ids[:APPLICATIONS_PER_ROUND]
     step = max(1, len(first_round) // 50)
+    # The third round's applications (the second's are the vote's shortlist).
+    award_ids = seed_awards_in_bulk(ids[2 * APPLICATIONS_PER_ROUND : 3 * APPLICATIONS_PER_ROUND])
     return {
         "round_id": rounds[0].id,
         "vote_round_id": rounds[1].id,
+        "award_ids": award_ids[:: max(1, len(award_ids) // 50)][:50],
         "application_ids": first_round[::step][:50],
         "applications": len(ids),
     }
@@ -409,6 +412,112 @@ def seed_reviews_in_bulk(reviewer_id: int) -> dict:
         # The submitted one (with the others' reviews beside it), then drafts.
         "review_ids": [own[0], *own[1:50]],
     }
+
+
+GRANTS = 2_000  # with 8,000 tranches and 4,000 reports
+TRANCHES_PER_GRANT = 4
+REPORTS_PER_GRANT = 2
+
+
+def seed_awards_in_bulk(application_ids: list[int]) -> list[int]:
+    """The second round's 2,000 applications awarded (bulk inserts): four tranches each
+    (the first paid), an interim report (overdue for a third of them, accepted for
+    another third) and a final one. Returns the grants' ids."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from coalition.db import utcnow
+    from coalition.extensions import db
+    from coalition.grants.award_models import (
+        Award,
+        GranteeReport,
+        GrantStatus,
+        Payee,
+        ReportKind,
+        ReportStatus,
+        Tranche,
+    )
+    from coalition.grants.models import Application, ApplicationStatus
+
+    now = utcnow()
+    today = now.date()
+    chosen = application_ids[:GRANTS]
+    db.session.execute(
+        sa.update(Application)
+        .where(Application.id.in_(chosen))
+        .values(status=ApplicationStatus.AWARDED)
+    )
+    rows = db.session.execute(
+        sa.select(
+            Application.id, Application.round_id, Application.org_name, Application.org_country
+        )
+        .where(Application.id.in_(chosen))
+        .order_by(Application.id)
+    ).all()
+    starts = today - timedelta(days=100)
+    db.session.execute(
+        sa.insert(Award),
+        [
+            {
+                "application_id": r.id,
+                "round_id": r.round_id,
+                "status": GrantStatus.CANCELLED if n % 20 == 0 else GrantStatus.ACTIVE,
+                "amount": 300_000,
+                "conditions": "Acknowledge the fund.",
+                "starts_on": starts,
+                "ends_on": starts + timedelta(days=365),
+                "payee": Payee.ORGANISATION,
+                "payee_name": r.org_name,
+                "payee_country": r.org_country,
+                "awarded_at": now,
+                "version": 1,
+            }
+            for n, r in enumerate(rows)
+        ],
+    )
+    award_ids = db.session.scalars(
+        sa.select(Award.id).where(Award.application_id.in_(chosen)).order_by(Award.id)
+    ).all()
+    share = 300_000 // TRANCHES_PER_GRANT
+    db.session.execute(
+        sa.insert(Tranche),
+        [
+            {
+                "award_id": a,
+                "position": p,
+                "planned_on": starts + timedelta(days=90 * p),
+                "amount": share,
+                "paid_on": starts if p == 0 else None,
+                "payment_reference": f"BENCH-{a}-{p}" if p == 0 else None,
+            }
+            for a in award_ids
+            for p in range(TRANCHES_PER_GRANT)
+        ],
+    )
+    db.session.execute(
+        sa.insert(GranteeReport),
+        [
+            {
+                "award_id": a,
+                "position": p,
+                "kind": ReportKind.FINAL if p == REPORTS_PER_GRANT - 1 else ReportKind.INTERIM,
+                "due_on": starts + timedelta(days=380)
+                if p == REPORTS_PER_GRANT - 1
+                else today - timedelta(days=5)
+                if n % 3 == 0
+                else today + timedelta(days=30),
+                "status": ReportStatus.ACCEPTED if n % 3 == 1 and p == 0 else ReportStatus.DUE,
+                "updated_at": now,
+                "submissions": 0,
+                "version": 1,
+            }
+            for n, a in enumerate(award_ids)
+            for p in range(REPORTS_PER_GRANT)
+        ],
+    )
+    db.session.commit()
+    return list(award_ids)
 
 
 VOTE_SHORTLIST = 200
@@ -1047,6 +1156,10 @@ def run(args) -> None:
             ("figures (staff)", ["/members/figures"]),
             ("figures (public)", ["/directory/figures"]),
             ("staff list of a round (2,000)", [f"/grants/rounds/{round_id}/applications"]),
+            ("staff grants list (2,000 grants)", ["/grants/awards"]),
+            ("grants list, report overdue", ["/grants/awards?state=report_overdue"]),
+            ("the fund's money (8,000 tranches)", ["/grants/money"]),
+            ("grant page", [f"/grants/awards/{i}" for i in seeded["award_ids"]]),
             ("applicant dashboard", ["/applications/"]),
             ("application page", [f"/applications/{i}" for i in seeded["application_ids"]]),
             (

@@ -129,6 +129,7 @@ def _register_blueprints(app: Flask) -> None:
     from coalition import admin, core
     from coalition.accounts.views import bp as accounts_bp
     from coalition.grants.application_views import bp as applications_bp
+    from coalition.grants.award_views import bp as awards_bp
     from coalition.grants.calls import calls_bp
     from coalition.grants.review_staff import bp as review_staff_bp
     from coalition.grants.review_views import bp as reviews_bp
@@ -148,6 +149,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(grants_bp, url_prefix="/grants")
     app.register_blueprint(calls_bp)
     app.register_blueprint(round_applications_bp, url_prefix="/grants")
+    app.register_blueprint(awards_bp, url_prefix="/grants")
     app.register_blueprint(applications_bp, url_prefix="/applications")
     app.register_blueprint(review_staff_bp, url_prefix="/grants")
     app.register_blueprint(reviews_bp, url_prefix="/reviews")

@@ -69,13 +69,15 @@ def _seed_votes() -> None:
 
 
 def _seed_grants() -> None:
-    """The Africa fund with an open and a closed round, once (only while no fund exists)."""
-    from coalition.grants.demo import seed_grants
+    """The Africa fund with an open and a closed round, and grants in every state, once
+    (only while no fund exists)."""
+    from coalition.grants.demo import seed_awards, seed_grants
     from coalition.grants.models import Fund
 
     if db.session.scalar(sa.select(Fund.id).limit(1)) is not None:
         return
-    seed_grants(random.Random(DEMO_GRANTS_SEED))
+    rng = random.Random(DEMO_GRANTS_SEED)
+    seed_awards(rng, seed_grants(rng))
 
 
 def _seed_reports() -> None:

@@ -117,7 +117,67 @@ def build_world(make_user) -> World:
     from tests.access_parts.steering_votes import add_steering_votes
 
     add_steering_votes(world)
+    add_award(world)
     return world
+
+
+def add_award(world: World) -> None:
+    """The applicant's approved application, awarded: a grant with two tranches, an
+    interim report (with a file) and a final one. The other applicant has none."""
+    from datetime import timedelta
+
+    from coalition.grants import awards, files
+    from coalition.grants.award_models import ReportAttachment, ReportKind
+    from coalition.grants.models import Application, ApplicationStatus, BudgetLine
+
+    today = awards.today_utc()
+    application = Application(
+        round=world.objects["open_round"],
+        applicant=world.users["applicant"],
+        title="Awarded",
+        org_name="Applicant's group",
+        org_country="KE",
+        requested_amount=1_000_000,
+        status=ApplicationStatus.IN_VOTE,
+    )
+    application.budget_lines.append(
+        BudgetLine(position=0, category="Staff", description="Monitors", amount=1_000_000)
+    )
+    db.session.add(application)
+    db.session.flush()
+    application.move_to(ApplicationStatus.APPROVED)
+    grant = awards.make_award(
+        application,
+        actor=None,
+        amount=1_000_000,
+        starts_on=today,
+        ends_on=today + timedelta(days=365),
+        payee="organisation",
+        tranches=[
+            awards.TrancheInput(today, 500_000),
+            awards.TrancheInput(today + timedelta(days=180), 500_000, after_report=0),
+        ],
+        reports=[
+            awards.ReportInput(ReportKind.INTERIM, today + timedelta(days=150)),
+            awards.ReportInput(ReportKind.FINAL, today + timedelta(days=400)),
+        ],
+    )
+    report = grant.reports[0]
+    stored = files.store(b"item,spent\nfield work,100\n", original_name="r.csv", current_total=0)
+    attachment = ReportAttachment(
+        original_name=stored.original_name,
+        stored_name=stored.stored_name,
+        content_type=stored.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+    )
+    report.attachments.append(attachment)
+    world.objects["awarded_application"] = application
+    world.objects["award"] = grant
+    world.objects["award_tranche"] = grant.tranches[0]
+    world.objects["grantee_report"] = report
+    world.objects["report_attachment"] = attachment
+    db.session.commit()
 
 
 def add_grants(world: World) -> None:
@@ -348,7 +408,13 @@ def refusal(response) -> str | None:
 # thing a GET may add. A download of an applicant's file by staff or steering, or
 # of a generated report, stays a plain link: the row records a file that was really
 # sent to that person's browser. Exports, which gather many people's data, are POSTs (S18).
-ACCESS_RECORDS = frozenset({"application.attachment_downloaded", "report.downloaded"})
+ACCESS_RECORDS = frozenset(
+    {
+        "application.attachment_downloaded",
+        "grant_report.attachment_downloaded",
+        "report.downloaded",
+    }
+)
 
 
 def snapshot() -> dict[str, list[tuple]]:

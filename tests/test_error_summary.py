@@ -19,6 +19,7 @@ from coalition.accounts.models import Role
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants.application_forms import ApplicationForm
+from coalition.grants.award_forms import AmendForm, AwardForm, GranteeReportForm
 from coalition.grants.models import Application, ApplicationStatus
 from coalition.grants.round_forms import RoundForm
 from coalition.members.forms import ProfileForm
@@ -31,7 +32,15 @@ SUMMARY = re.compile(r'<div class="error-summary"[^>]*>(.*?)</div>', re.S)
 ITEM = re.compile(r'<li><a href="#([^"]+)">(.*?)</a></li>', re.S)
 
 # Every form with repeated sub-forms, and the case below that covers it.
-COVERED = {MemberForm, ProfileForm, RoundForm, ApplicationForm}
+COVERED = {
+    MemberForm,
+    ProfileForm,
+    RoundForm,
+    ApplicationForm,
+    AwardForm,
+    AmendForm,
+    GranteeReportForm,
+}
 
 
 def _forms_with_rows() -> set[type]:
@@ -195,3 +204,51 @@ def test_a_valid_form_with_rows_shows_no_summary_when_shown_again(client, conven
     assert '<div class="error-summary" role="alert" tabindex="-1">' not in response.get_data(
         as_text=True
     )
+
+
+def test_award_forms_name_the_tranche_row(client, convenor):
+    from tests.awards_factories import approved, award
+    from tests.reviews_factories import make_round as make_review_round
+
+    round_ = make_review_round(budget=5_000_000)
+    application = approved(round_, amount=1_000_000)
+    grant = award(approved(round_, amount=1_000_000))
+    db.session.commit()
+    response = _post_changed(
+        client,
+        f"/grants/applications/{application.id}/award",
+        "split_count",
+        award="1",
+        **{"tranches-1-amount": "a lot"},
+    )
+    items = summary_items(response.get_data(as_text=True))
+    assert (
+        "tranches-1-amount",
+        "Tranche 2, Amount: Enter an amount in figures, like 12,500.50.",
+    ) in items
+    response = _post_changed(
+        client, f"/grants/awards/{grant.id}/amend", "version", **{"tranches-0-amount": "-1"}
+    )
+    items = summary_items(response.get_data(as_text=True))
+    assert ("tranches-0-amount", "Tranche 1, Amount: Enter an amount of zero or more.") in items
+
+
+def test_report_form_names_the_budget_line(client):
+    from coalition.accounts.models import User
+    from tests.awards_factories import approved, award
+    from tests.reviews_factories import make_round as make_review_round
+
+    application = approved(make_review_round(budget=5_000_000), amount=1_000_000)
+    grant = award(application)
+    db.session.commit()
+    sign_in_as(client, db.session.get(User, application.applicant_id))
+    response = _post_changed(
+        client,
+        f"/grants/reports/{grant.reports[0].id}",
+        "version",
+        save="1",
+        **{"spending-0-spent": "plenty"},
+    )
+    items = summary_items(response.get_data(as_text=True))
+    assert [target for target, _text in items] == ["spending-0-spent"]
+    assert items[0][1].startswith("Budget line 1, Spent so far: ")

@@ -213,3 +213,36 @@ def test_demo_round_in_review_has_reviews_in_every_state(app, uploads, make_user
         )
     ).all()
     assert steering.id in conflicts and reviewer.id in conflicts and len(set(conflicts)) >= 3
+
+
+def test_seed_awards_makes_grants_in_every_state(app, uploads, make_user, client, login):
+    from coalition.grants.award_models import Award, GrantState, ReportStatus
+    from coalition.grants.awards import today_utc
+    from coalition.grants.demo import DEMO_GRANT_STATES, seed_awards
+
+    applicant = make_user("applicant", email=demo.DEMO_ACCOUNTS[3][1])
+    result = seed_awards(random.Random(7), seed_grants(random.Random(7)))
+    db.session.commit()
+    grants = result["grants"]
+    assert set(grants) == set(DEMO_GRANT_STATES)
+    today = today_utc()
+    states = {name: grant.state_on(today) for name, grant in grants.items()}
+    assert states["report_overdue"] == GrantState.REPORT_OVERDUE
+    assert states["completed"] == GrantState.COMPLETED
+    assert states["cancelled"] == GrantState.CANCELLED
+    assert states["amended"] == GrantState.ACTIVE
+    active = grants["paid_and_interim_accepted"]
+    assert states["paid_and_interim_accepted"] == GrantState.ACTIVE
+    assert active.tranches[0].is_paid and active.reports[0].status == ReportStatus.ACCEPTED
+    assert grants["interim_submitted"].reports[0].status == ReportStatus.SUBMITTED
+    amended = grants["amended"]
+    assert amended.amount < amended.application.requested_amount
+    assert all(a.status == S.WAITLISTED for a in result["waitlisted"])
+    # Every grant keeps its tranches adding up to what it commits.
+    for grant in db.session.scalars(sa.select(Award)):
+        if grant.status.value != "cancelled":
+            assert sum(t.amount for t in grant.tranches) == grant.amount
+    # The demo applicant is the grantee of one of them, and reads it.
+    assert active.application.applicant_id == applicant.id
+    login(applicant)
+    assert client.get(f"/grants/awards/{active.id}").status_code == 200

@@ -247,6 +247,16 @@ FRESH_SIGN_IN_ACTIONS = {
         lambda w: (f"/grants/rounds/{w['round'].id}/applications.xlsx", {}),
         _audited("applications.exported"),
     ),
+    "grants export csv": (
+        lambda w: "/grants/awards",
+        lambda w: ("/grants/awards.csv", {}),
+        _audited("awards.exported"),
+    ),
+    "grants export xlsx": (
+        lambda w: "/grants/awards",
+        lambda w: ("/grants/awards.xlsx", {}),
+        _audited("awards.exported"),
+    ),
     "member import commit": (
         lambda w: f"/members/import/{w['import_job'].id}",
         lambda w: (f"/members/import/{w['import_job'].id}/commit", {}),

@@ -19,6 +19,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
 from coalition import form_tokens
+from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants import files
@@ -107,11 +108,16 @@ def show(application_id: int):
     screening = None  # for staff, while the application waits: the automatic checks
     if application.status in AWAITING_SCREENING and can(current_user, "grants.manage"):
         screening = screening_checks(application)
+    from coalition.grants.award_models import Award
+
+    award = db.session.scalar(sa.select(Award).where(Award.application_id == application.id))
     return render_template(
         "grants/application_show.html",
         application=application,
         problems=problems,
         screening=screening,
+        award=award,
+        today=utcnow().date(),
     )
 
 

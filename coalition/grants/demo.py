@@ -714,3 +714,142 @@ def seed_reviews(
         )
         for application in free[1:4]:
             review_ops.declare(application, person, conflict=False)
+
+
+# -- Approvals (until the steering vote's demo takes this over) ---------------------------
+
+
+def approve_for_demo(
+    applications: list[Application],
+    convenor: User | None,
+    at: datetime,
+    *,
+    waitlisted: list[Application] = (),
+) -> None:
+    """Eligible applications through the vote's steps: in vote, then approved (or
+    waitlisted). Along ``APPLICATION_TRANSITIONS`` only; the vote's own demo data,
+    once it exists, replaces this function and nothing else."""
+    for application in [*applications, *waitlisted]:
+        _move(application, ApplicationStatus.IN_VOTE, at - timedelta(days=2), convenor)
+    for application in applications:
+        _move(application, ApplicationStatus.APPROVED, at, convenor, "Approved by the vote.")
+    for application in waitlisted:
+        _move(application, ApplicationStatus.WAITLISTED, at, convenor, "Waitlisted by the vote.")
+
+
+# -- Grants -------------------------------------------------------------------------------
+
+DEMO_GRANT_STATES = (
+    "paid_and_interim_accepted",
+    "report_overdue",
+    "completed",
+    "cancelled",
+    "amended",
+    "interim_submitted",
+)
+
+
+# The interim report falls due 180 days after the start: the amended grant's is still ahead.
+STARTED_DAYS_AGO = {"completed": 400, "amended": 100}
+
+
+def seed_awards(rng: random.Random, seeded: dict[str, Any]) -> dict[str, Any]:
+    """Grants on the closed round's eligible applications, one in each state the pages
+    show: active with a tranche paid and its interim report accepted, a report
+    overdue, completed, cancelled, amended, and one whose interim report waits for
+    the staff. Two more stay waitlisted. Through the award operations, so every
+    grant keeps the budget rule and leaves its audit rows and emails. Flushes."""
+    from coalition.grants import awards
+    from coalition.grants import grantee_reports as reports
+    from coalition.grants.award_models import ReportKind
+
+    convenor = account_ops.find_by_email(f"convenor@{DEMO_DOMAIN}")
+    eligible = [a for a in seeded["applications"] if a.status == ApplicationStatus.ELIGIBLE]
+    chosen = eligible[: len(DEMO_GRANT_STATES)]
+    waitlisted = eligible[len(DEMO_GRANT_STATES) : len(DEMO_GRANT_STATES) + 2]
+    today = utcnow().date()
+    decided = datetime.combine(today, time(), tzinfo=UTC) - timedelta(days=200)
+    demo_applicant = account_ops.find_by_email(DEMO_APPLICANT_EMAIL)
+    if demo_applicant is not None and chosen:
+        # The demo applicant is a grantee: their grant, its payments and its reports.
+        chosen[0].applicant = demo_applicant
+    approve_for_demo(chosen, convenor, decided, waitlisted=waitlisted)
+    db.session.flush()
+    grants = {}
+    for state, application in zip(DEMO_GRANT_STATES, chosen, strict=True):
+        starts = today - timedelta(days=STARTED_DAYS_AGO.get(state, 190))
+        amount = application.requested_amount
+        first, second = awards.split_evenly(amount, 2)
+        interim = starts + timedelta(days=180)
+        final = starts + timedelta(days=380)
+        grant = awards.make_award(
+            application,
+            actor=convenor,
+            amount=amount,
+            starts_on=starts,
+            ends_on=starts + timedelta(days=365),
+            payee="organisation",
+            tranches=[
+                awards.TrancheInput(starts, first),
+                awards.TrancheInput(starts + timedelta(days=200), second, after_report=0),
+            ],
+            reports=[
+                awards.ReportInput(ReportKind.INTERIM, interim),
+                awards.ReportInput(ReportKind.FINAL, final),
+            ],
+            conditions="Acknowledge the fund in every publication made with the grant.",
+        )
+        grants[state] = grant
+        if state == "report_overdue":
+            continue
+        awards.mark_paid(
+            grant.tranches[0], actor=convenor, paid_on=starts, reference=f"DEMO-{grant.id}-1"
+        )
+        if state == "cancelled":
+            awards.cancel(grant, actor=convenor, reason="The organisation closed its office.")
+            continue
+        if state == "amended":
+            awards.amend(
+                grant,
+                actor=convenor,
+                reason="The partner cut the travel line.",
+                version=grant.version,
+                amount=amount - 1_000 * DOLLAR,
+                reduction_reason="Travel is no longer eligible.",
+                tranches=[
+                    awards.TrancheInput(
+                        starts + timedelta(days=200),
+                        amount - 1_000 * DOLLAR - grant.paid_total,
+                        after_report=0,
+                    )
+                ],
+            )
+            continue
+        grantee = application.applicant
+        _demo_report(reports, grant.reports[0], grantee)
+        if state == "interim_submitted":
+            continue
+        reports.accept(grant.reports[0], actor=convenor, comment="Thank you: clear and complete.")
+        if state == "completed":
+            awards.mark_paid(
+                grant.tranches[1], actor=convenor, paid_on=today, reference=f"DEMO-{grant.id}-2"
+            )
+            _demo_report(reports, grant.reports[1], grantee)
+            reports.accept(grant.reports[1], actor=convenor)
+    db.session.flush()
+    return {"grants": grants, "waitlisted": waitlisted}
+
+
+def _demo_report(reports, report, grantee: User) -> None:
+    reports.save_draft(
+        report,
+        actor=grantee,
+        version=report.version,
+        values={
+            "activities": "Trained 30 community reporters; monitored 45 radio stations.",
+            "results": "Four fact-check briefs, aired by 12 stations.",
+            "problems": "Two stations refused to air corrections.",
+            "spending_note": "Spending follows the budget; travel was lower than planned.",
+        },
+    )
+    reports.submit(report, actor=grantee)

@@ -205,6 +205,21 @@ def remove_attachment(report: GranteeReport, attachment: ReportAttachment, *, ac
     )
 
 
+def record_download(report: GranteeReport, attachment: ReportAttachment, *, reader: User) -> None:
+    """Record that staff or steering downloaded a grantee's file (S22), as for an
+    application's files; a grantee reading their own grant's files is not recorded."""
+    from coalition.policy import is_grantee
+
+    if is_grantee(reader, report.award):
+        return
+    audit.record(
+        "grant_report.attachment_downloaded",
+        report,
+        actor=reader,
+        details={"attachment_id": attachment.id, "name": attachment.original_name},
+    )
+
+
 def submission_problems(report: GranteeReport) -> list[tuple[str, str]]:
     required = {
         "activities": _("Say what was done."),
