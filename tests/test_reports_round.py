@@ -318,6 +318,9 @@ def test_the_form_offers_only_the_rounds_the_reader_may_see(client, make_user):
     assert published.title in page and draft.title not in page
     assert ask(client, "round", round_id=str(draft.id)).status_code == 404
     assert ask(client, "round", round_id="nonsense").status_code == 404
+    empty = ask(client, "round", round_id="")
+    assert empty.status_code == 400 and "Choose a round." in empty.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(GeneratedReport)) == 0
     assert ask(client, "round", round_id=str(published.id)).status_code == 302
     client.post("/auth/logout")
     sign_in_as(client, staff)

@@ -24,19 +24,20 @@ def test_steering_member_asks_for_a_round_report_waits_and_downloads(new_context
     email, secret, round_id = member.email, member.totp_secret, round_.id
     db.session.rollback()  # hold no SQLite lock while the live server writes
 
-    page = new_context(viewport={"width": 390, "height": 800}).new_page()
+    page = new_context(viewport={"width": 320, "height": 800}).new_page()
     sign_in(page, email, PASSWORD)
     page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Continue").click()
     page.wait_for_load_state()
 
     page.goto("/steering/reports/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
     page.get_by_label("Report", exact=True).select_option("round")
     page.get_by_label("Round (round report)").select_option(str(round_id))
     page.get_by_role("button", name="Make the report").click()
     page.wait_for_load_state()
     assert page.get_by_text("Waiting for its turn").count() == 1
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
 
     assert jobs.run_pending() == 1
     db.session.remove()

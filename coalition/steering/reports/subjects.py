@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from coalition.extensions import db
 from coalition.grants.models import Application, ApplicationStatus, Round
+from coalition.grants.review_models import ConflictDeclaration, ConflictKind
 from coalition.grants.scores import RANKED
 from coalition.policy import can
 from coalition.steering.reports.round_report import application_label
@@ -26,11 +27,20 @@ def applications_for(user) -> list[tuple[Application, str]]:
     """The screened-eligible applications (ranked ones) whose dossier the reader may have."""
     if not can(user, "reports.dossier"):
         return []
+    query = sa.select(Application).where(Application.status.in_(RANKED))
+    if not can(user, "reports.confidential"):
+        # A steering member reads only the applications they declared no conflict on
+        # (``reviews.read_reviews``): ask the full rule only of those, not of every one.
+        query = query.where(
+            Application.id.in_(
+                sa.select(ConflictDeclaration.application_id).where(
+                    ConflictDeclaration.user_id == user.id,
+                    ConflictDeclaration.kind == ConflictKind.NONE,
+                )
+            )
+        )
     applications = db.session.scalars(
-        sa.select(Application)
-        .where(Application.status.in_(RANKED))
-        .order_by(Application.id.desc())
-        .limit(LISTED_APPLICATIONS)
+        query.order_by(Application.id.desc()).limit(LISTED_APPLICATIONS)
     )
     return [
         (a, application_label(a.id, a.title))

@@ -69,9 +69,10 @@ def _kinds_for(user) -> list:
 
 def _form() -> ReportForm:
     form = ReportForm()
-    form.kind.choices = [(k.name, str(k.label)) for k in _kinds_for(current_user)]
+    kinds = _kinds_for(current_user)
+    form.kind.choices = [(k.name, str(k.label)) for k in kinds]
     form.language.choices = list(LANGUAGES.items())
-    names = {k.name for k in _kinds_for(current_user)}
+    names = {k.name for k in kinds}
     form.round_id.choices = (
         [("", "—")] + [(str(r.id), r.title) for r in subjects.rounds_for(current_user)]
         if "round" in names
@@ -86,6 +87,9 @@ def _form() -> ReportForm:
         start, end = operations.previous_month(utcnow().date())
         form.start.data, form.end.data = start, end
         form.language.data = current_language()
+        # The report about a period comes first; a round report or a dossier is chosen.
+        plain = [k.name for k in kinds if k.subject_option is None]
+        form.kind.data = plain[0] if plain else None
     return form
 
 
@@ -122,6 +126,12 @@ def index():
         if confidential and not can(current_user, "reports.confidential"):
             form.confidential.errors.append(
                 _("Only convenor staff may ask for the confidential variant.")
+            )
+        elif kind.subject_option is not None and not getattr(form, kind.subject_option).data:
+            getattr(form, kind.subject_option).errors.append(
+                _("Choose a round.")
+                if kind.subject_option == "round_id"
+                else _("Choose an application.")
             )
         else:
             language, unknown = operations.language_or_english(form.language.data)
