@@ -532,6 +532,10 @@ def _read_report(user, report) -> bool:
     kind = get_kind(report.kind) if report is not None else None
     if kind is None or not can(user, kind.permission):
         return False
+    if kind.subject_rule is not None and not can(
+        user, kind.subject_rule, kind.subject_of(report.options)
+    ):
+        return False
     return not report.confidential or can(user, "reports.confidential")
 
 
@@ -781,3 +785,47 @@ def _lodge_appeal(user, application) -> bool:
 @rule("reports.portfolio")
 def _portfolio_report(user, _obj) -> bool:
     return can(user, "awards.figures")
+
+
+# -- The round report and the application dossier (coalition/steering/reports/) ---------
+# Both are confidential in every variant. Asking for one and reading it also asks the
+# rule on its subject (``ReportKind.subject_rule``), through ``reports.read``.
+
+
+@rule("reports.round")
+def _round_report(user, _obj) -> bool:
+    """Round reports at all: those who read the ranked overview (staff and steering)."""
+    return can(user, "reviews.overview")
+
+
+@rule("reports.round_of")
+def _round_report_of(user, round_) -> bool:
+    """One round's report: staff, any round; steering members, a round once published."""
+    from coalition.grants.models import RoundPhase
+
+    if round_ is None or not can(user, "reports.round"):
+        return False
+    return Role.CONVENOR in user.roles or round_.phase != RoundPhase.DRAFT
+
+
+@rule("reports.dossier")
+def _dossier_report(user, _obj) -> bool:
+    """Application dossiers at all: staff and steering members (never a reviewer only)."""
+    return has_any_role(user, Role.CONVENOR, Role.STEERING)
+
+
+@rule("reports.dossier_of")
+def _dossier_of(user, application) -> bool:
+    """One application's dossier: only for a reader allowed every part of it. Staff;
+    a steering member who may read its reviews (not its applicant, no conflict
+    declared) and, once it is on a vote, is not recused from it there."""
+    if application is None or _is_applicant(user, application):
+        return False
+    if Role.CONVENOR in user.roles:
+        return True
+    if Role.STEERING not in user.roles or not can(user, "reviews.read_reviews", application):
+        return False
+    from coalition.steering.reports.dossier import vote_item_of
+
+    item = vote_item_of(application.id)
+    return item is None or can(user, "votes.read_application", (item.vote, application))

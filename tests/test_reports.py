@@ -583,7 +583,8 @@ def test_cli_build_help_lists_the_registered_kinds(runner):
     assert result.exit_code == 0
     assert "membership" in result.output and "--confidential" in result.output
     assert "portfolio" in result.output
-    assert kind_names() == ["membership", "portfolio"]
+    assert "--round" in result.output and "--application" in result.output
+    assert kind_names() == ["dossier", "membership", "portfolio", "round"]
 
 
 def test_cli_build_writes_the_pdf_and_says_pages_and_time(runner, register, tmp_path):

@@ -56,6 +56,10 @@ def reports_cli():
     help="The staff variant (membership: exact counts, members at risk named; "
     "portfolio: payment references).",
 )
+@click.option("--round", "round_id", type=int, help="The round of a round report (its id).")
+@click.option(
+    "--application", "application_id", type=int, help="The application of a dossier (its id)."
+)
 @click.option(
     "--out",
     "out",
@@ -64,7 +68,7 @@ def reports_cli():
     help="Where to write the PDF.",
 )
 @with_appcontext
-def build_command(kind, start, end, language, confidential, out):
+def build_command(kind, start, end, language, confidential, round_id, application_id, out):
     """Draw a report of KIND for a period and write the PDF to --out.
 
     Prints the number of pages and the time taken. Nothing is stored in the
@@ -73,7 +77,7 @@ def build_command(kind, start, end, language, confidential, out):
     """
     from coalition.db import utcnow
     from coalition.steering.reports import operations
-    from coalition.steering.reports.kinds import ReportRequest
+    from coalition.steering.reports.kinds import ReportRequest, get_kind
     from coalition.steering.reports.rendering import ReportError, build_html, render_pdf
 
     last_start, last_end = operations.previous_month(utcnow().date())
@@ -84,6 +88,16 @@ def build_command(kind, start, end, language, confidential, out):
         click.echo(
             "That language is not one of en, fr, ar, es, pt: the report is in English.", err=True
         )
+    options = {}
+    subject_option = get_kind(kind).subject_option
+    given = {"round_id": round_id, "application_id": application_id}
+    if subject_option is not None:
+        if given[subject_option] is None:
+            flag = "--round" if subject_option == "round_id" else "--application"
+            raise click.ClickException(f"A {kind} report needs {flag} ID.")
+        options = {subject_option: given[subject_option]}
+        # About one round or application as it stands today: the period is not used.
+        start = end = utcnow().date()
     try:
         operations.check_period(start, end)
         request = ReportRequest(
@@ -93,6 +107,7 @@ def build_command(kind, start, end, language, confidential, out):
             language=language,
             confidential=confidential,
             requested_by="flask reports build",
+            options=options,
         )
         rendered = render_pdf(build_html(request))
     except ReportError as exc:

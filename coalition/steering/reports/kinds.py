@@ -44,6 +44,18 @@ class ReportKind:
     always_confidential: bool = False
     # What the ordinary and the staff variant hold, as the report's page says it.
     variants: tuple[LazyString, LazyString] | None = None
+    # A report about one thing (a round, an application): the option naming it, how to
+    # load it, and the rule (on that thing) the reader must pass to ask for it or read it.
+    subject_option: str | None = None
+    load_subject: Callable[[int], Any] | None = None
+    subject_rule: str | None = None
+
+    def subject_of(self, options: dict[str, Any] | None) -> Any:
+        """The thing the report is about (None when the kind has none or it is gone)."""
+        if self.subject_option is None or self.load_subject is None:
+            return None
+        value = (options or {}).get(self.subject_option)
+        return self.load_subject(value) if isinstance(value, int) else None
 
     def variant_text(self, confidential: bool) -> str:
         if self.variants is None:
@@ -77,4 +89,4 @@ def get_kind(name: str) -> ReportKind | None:
 
 def _load_kinds() -> None:
     """Import every module that registers a kind (once)."""
-    from coalition.steering.reports import membership, portfolio  # noqa: F401
+    from coalition.steering.reports import dossier, membership, portfolio, round_report  # noqa: F401

@@ -29,7 +29,7 @@ from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.i18n import current_language, select_timezone
 from coalition.policy import authorize, can, permission_required
-from coalition.steering.reports import operations
+from coalition.steering.reports import operations, subjects
 from coalition.steering.reports.kinds import ReportRequest, get_kind, kind_names
 from coalition.steering.reports.models import GeneratedReport
 from coalition.steering.reports.rendering import ReportError
@@ -46,6 +46,11 @@ class ReportForm(FlaskForm):
     end = DateField(_l("Last day"), validators=[InputRequired(_l("Give the last day."))])
     # Not limited to the list: an unknown language falls back to English, and says so.
     language = SelectField(_l("Language of the report"), choices=[], validate_choice=False)
+    # The subject of a round report or a dossier: offered among those the reader may see.
+    round_id = SelectField(_l("Round (round report)"), choices=[], validate_choice=False)
+    application_id = SelectField(
+        _l("Application (application dossier)"), choices=[], validate_choice=False
+    )
     confidential = BooleanField(
         _l(
             "Confidential staff variant (membership: exact counts, members at risk named; "
@@ -64,12 +69,27 @@ def _kinds_for(user) -> list:
 
 def _form() -> ReportForm:
     form = ReportForm()
-    form.kind.choices = [(k.name, str(k.label)) for k in _kinds_for(current_user)]
+    kinds = _kinds_for(current_user)
+    form.kind.choices = [(k.name, str(k.label)) for k in kinds]
     form.language.choices = list(LANGUAGES.items())
+    names = {k.name for k in kinds}
+    form.round_id.choices = (
+        [("", "—")] + [(str(r.id), r.title) for r in subjects.rounds_for(current_user)]
+        if "round" in names
+        else []
+    )
+    form.application_id.choices = (
+        [("", "—")] + [(str(a.id), label) for a, label in subjects.applications_for(current_user)]
+        if "dossier" in names
+        else []
+    )
     if not form.is_submitted():
         start, end = operations.previous_month(utcnow().date())
         form.start.data, form.end.data = start, end
         form.language.data = current_language()
+        # The report about a period comes first; a round report or a dossier is chosen.
+        plain = [k.name for k in kinds if k.subject_option is None]
+        form.kind.data = plain[0] if plain else None
     return form
 
 
@@ -87,7 +107,10 @@ def _listing() -> list[tuple]:
         )
         if not staff:
             query = query.where(GeneratedReport.confidential.is_(False))
-        out.append((kind, list(db.session.scalars(query))))
+        reports = list(db.session.scalars(query))
+        if kind.subject_rule is not None:
+            reports = [r for r in reports if can(current_user, "reports.read", r)]
+        out.append((kind, reports))
     return out
 
 
@@ -104,14 +127,31 @@ def index():
             form.confidential.errors.append(
                 _("Only convenor staff may ask for the confidential variant.")
             )
+        elif kind.subject_option is not None and not getattr(form, kind.subject_option).data:
+            getattr(form, kind.subject_option).errors.append(
+                _("Choose a round.")
+                if kind.subject_option == "round_id"
+                else _("Choose an application.")
+            )
         else:
             language, unknown = operations.language_or_english(form.language.data)
+            start, end, options = form.start.data, form.end.data, {}
+            if kind.subject_option is not None:
+                # A report about one round or application: as it stands today. One the
+                # reader may not see does not exist for them (404), as on download.
+                subject_id = _int(getattr(form, kind.subject_option).data)
+                subject = kind.subject_of({kind.subject_option: subject_id})
+                if subject is None or not can(current_user, kind.subject_rule, subject):
+                    abort(404)
+                start = end = utcnow().date()
+                options = {kind.subject_option: subject_id}
             if unknown:
                 flash(_("That language is not one of ours: the report is in English."), "info")
             request = ReportRequest(
                 kind=kind.name,
-                start=form.start.data,
-                end=form.end.data,
+                start=start,
+                end=end,
+                options=options,
                 language=language,
                 confidential=confidential,
                 timezone=select_timezone(),
@@ -142,6 +182,13 @@ def index():
         ),
         status,
     )
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _load(report_id: int) -> GeneratedReport:
@@ -181,6 +228,10 @@ def show(report_id: int):
 def download_name(report: GeneratedReport) -> str:
     variant = "-confidential" if report.confidential else ""
     period = f"{report.period_start:%Y%m%d}-{report.period_end:%Y%m%d}"
+    kind = get_kind(report.kind)
+    if kind is not None and kind.subject_option:
+        subject = (report.options or {}).get(kind.subject_option)
+        period = f"{subject}-{report.period_end:%Y%m%d}"
     return f"{report.kind}-report-{period}-{report.language}{variant}.pdf"
 
 

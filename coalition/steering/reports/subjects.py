@@ -1,0 +1,49 @@
+"""What the report form offers as the subject of a round report or a dossier: only the
+rounds and applications the reader may see (the same rules as asking and reading)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from coalition.extensions import db
+from coalition.grants.models import Application, ApplicationStatus, Round
+from coalition.grants.review_models import ConflictDeclaration, ConflictKind
+from coalition.grants.scores import RANKED
+from coalition.policy import can
+from coalition.steering.reports.round_report import application_label
+
+# The most applications the dossier's list offers (the newest first).
+LISTED_APPLICATIONS = 300
+
+
+def rounds_for(user) -> list[Round]:
+    if not can(user, "reports.round"):
+        return []
+    rounds = db.session.scalars(sa.select(Round).order_by(Round.opens_at.desc(), Round.id.desc()))
+    return [r for r in rounds if can(user, "reports.round_of", r)]
+
+
+def applications_for(user) -> list[tuple[Application, str]]:
+    """The screened-eligible applications (ranked ones) whose dossier the reader may have."""
+    if not can(user, "reports.dossier"):
+        return []
+    query = sa.select(Application).where(Application.status.in_(RANKED))
+    if not can(user, "reports.confidential"):
+        # A steering member reads only the applications they declared no conflict on
+        # (``reviews.read_reviews``): ask the full rule only of those, not of every one.
+        query = query.where(
+            Application.id.in_(
+                sa.select(ConflictDeclaration.application_id).where(
+                    ConflictDeclaration.user_id == user.id,
+                    ConflictDeclaration.kind == ConflictKind.NONE,
+                )
+            )
+        )
+    applications = db.session.scalars(
+        query.order_by(Application.id.desc()).limit(LISTED_APPLICATIONS)
+    )
+    return [
+        (a, application_label(a.id, a.title))
+        for a in applications
+        if ApplicationStatus(a.status) in RANKED and can(user, "reports.dossier_of", a)
+    ]
