@@ -93,7 +93,7 @@ def _seed_reports() -> None:
 
     if db.session.scalar(sa.select(GeneratedReport.id).limit(1)) is not None:
         return
-    convenor = ops.find_by_email("convenor@demo.coalition.test")
+    convenor = ops.find_by_email(f"convenor@{DEMO_DOMAIN}")
     start, end = reports.previous_month(utcnow().date())
     for language in ("en", "fr"):
         reports.request_report(

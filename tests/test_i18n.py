@@ -181,13 +181,21 @@ def email_context(template: str, app) -> dict:
 
     source = Path(f"templates/emails/{template}.html").read_text()
     names = meta.find_undeclared_variables(app.jinja_env.parse(source))
-    numbers = {"count", "hours", "minutes", "days", "total", "overdue"}
+    numbers = {"count", "hours", "minutes", "days", "total", "overdue", "tranches", "reports"}
     context = {}
     for name in names:
         if name in numbers:
             context[name] = 3
         elif name == "rounds":
-            context[name] = [{"title": "Round “A”", "count": 2, "link": "https://x.example/r/1"}]
+            context[name] = [
+                {
+                    "title": "Round “A”",
+                    "count": 2,
+                    "tranches": 1,
+                    "reports": 1,
+                    "link": "https://x.example/r/1",
+                }
+            ]
         elif name == "roles":
             context[name] = ["Reviewer"]
         else:

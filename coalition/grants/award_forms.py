@@ -31,6 +31,7 @@ from coalition.grants.award_models import Payee, ReportKind
 from coalition.grants.grantee_reports import SECTION_MAX
 from coalition.grants.models import DomainError
 from coalition.grants.money import AmountField, AmountRequired
+from coalition.inputs import VersionField, bounded_int
 from coalition.text import SingleLine
 
 TRANCHE_ROWS = 4
@@ -89,7 +90,7 @@ class _TranchesMixin:
             if row.amount.data is None:
                 raise DomainError(_("Give each tranche its amount."), "tranches")
             after = row.after_report.data
-            after_index = int(after) if after and after.isdigit() else None
+            after_index = bounded_int(after, minimum=0)
             if after_index is not None and report_count is not None and after_index >= report_count:
                 raise DomainError(
                     _("A tranche can wait only for one of the grant's reports."), "tranches"
@@ -149,7 +150,7 @@ class AwardForm(_TranchesMixin, FlaskForm):
 
 
 class AmendForm(_TranchesMixin, FlaskForm):
-    version = HiddenField()
+    version = VersionField()
     amount = AmountField(_l("Amount awarded"), validators=[AmountRequired()])
     reduction_reason = _reason_field(
         _l("Why less than requested"),
@@ -199,7 +200,7 @@ class SpendingRowForm(Form):
 
 
 class GranteeReportForm(FlaskForm):
-    version = HiddenField()
+    version = VersionField()
     activities = TextAreaField(
         _l("What was done"),
         validators=[Optional(), Length(max=SECTION_MAX)],
@@ -239,12 +240,13 @@ class GranteeReportForm(FlaskForm):
         out: dict[int, int | None] = {}
         for entry in self.spending.entries:
             raw = entry.form.line_id.data or ""
-            if raw.isdigit() and int(raw) in line_ids:
-                out[int(raw)] = entry.form.spent.data
+            line_id = bounded_int(raw, minimum=1)
+            if line_id in line_ids:
+                out[line_id] = entry.form.spent.data
         return out
 
     def load(self, report, lines) -> None:
-        self.version.data = str(report.version)
+        self.version.data = report.version
         spent = {row.budget_line_id: row.spent for row in report.spending}
         while len(self.spending.entries):
             self.spending.pop_entry()

@@ -59,6 +59,7 @@ from coalition.grants.models import (
     Round,
 )
 from coalition.grants.money import format_money, to_major
+from coalition.inputs import bounded_int, page_number
 from coalition.listing import page_of_rows
 from coalition.policy import authorize, can, is_grantee, permission_required, visible_awards
 from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
@@ -240,7 +241,7 @@ def amend(award_id: int):
     form = AmendForm()
     status = 200
     if request.method == "GET":
-        form.version.data = str(award.version)
+        form.version.data = award.version
         form.amount.data = award.amount
         form.reduction_reason.data = award.reduction_reason
         form.conditions.data = award.conditions
@@ -251,7 +252,7 @@ def amend(award_id: int):
                 award,
                 actor=_me(),
                 reason=form.reason.data,
-                version=int(form.version.data or 0),
+                version=form.version.data,
                 amount=form.amount.data,
                 conditions=form.conditions.data or "",
                 tranches=form.tranche_inputs(len(award.reports)),
@@ -365,7 +366,7 @@ def _save_report(report, form) -> None:
     report_ops.save_draft(
         report,
         actor=_me(),
-        version=int(form.version.data or 0),
+        version=form.version.data,
         values=form.values(),
         spending=form.spending_values(lines),
     )
@@ -517,7 +518,7 @@ class GrantFilters:
         except ValueError:
             state = None
         return cls(
-            round_id=int(raw_round) if raw_round.isdigit() else None,
+            round_id=bounded_int(raw_round, minimum=1),
             country=(args.get("country") or "").upper()[:2] or None,
             state=state,
         )
@@ -598,10 +599,7 @@ def _state_of(row) -> GrantState:
 def index():
     today = ops.today_utc()
     filters = GrantFilters.from_args(request.args)
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_number()
     listing = page_of_rows(
         grants_query(filters, today), Award.id, list_columns(today), page, PER_PAGE
     )

@@ -553,8 +553,8 @@ def demo_pdf(text: str) -> bytes:
 
 # -- Reviews -----------------------------------------------------------------------------
 
-DEMO_REVIEWER_EMAIL = "reviewer@demo.coalition.test"
-DEMO_STEERING_EMAIL = "steering@demo.coalition.test"
+DEMO_REVIEWER_EMAIL = f"reviewer@{DEMO_DOMAIN}"
+DEMO_STEERING_EMAIL = f"steering@{DEMO_DOMAIN}"
 # Fictional people who review (they never sign in: no password).
 OUTSIDE_REVIEWERS = [
     ("Nokuthula Zwane (demo reviewer)", "n.zwane@reviewers.example.net"),

@@ -37,7 +37,7 @@ from coalition.grants.scores import (
     round_ranking,
     weighted_score,
 )
-from coalition.inputs import page_number
+from coalition.inputs import bounded_int, page_number
 from coalition.listing import Listing
 from coalition.policy import authorize, can, permission_required, scores_hidden_from
 from coalition.spreadsheets import MEDIA_TYPES, to_csv, to_xlsx
@@ -190,7 +190,7 @@ def application_reviews(application_id: int):
 def assign(application_id: int):
     application = load_application(application_id)
     back = redirect(url_for("review_staff.application_reviews", application_id=application.id))
-    reviewer_id = request.form.get("reviewer_id", type=int)
+    reviewer_id = bounded_int(request.form.get("reviewer_id"), minimum=1)
     reviewer = db.session.get(User, reviewer_id) if reviewer_id else None
     if reviewer is None:
         flash(_("Choose a reviewer."), "error")

@@ -13,19 +13,27 @@ import sqlalchemy as sa
 from coalition.accounts import operations as account_ops
 from coalition.accounts.models import Role, User
 from coalition.db import utcnow
+from coalition.demo import DEMO_DOMAIN
 from coalition.extensions import db
 from coalition.grants import decisions
 from coalition.grants.models import Application, ApplicationStatus, Round, RoundPhase
+from coalition.grants.review_models import ConflictKind
 from coalition.grants.reviews import declaration_of
 from coalition.steering import voting
 from coalition.steering.models import Choice, SteeringSeat
 from coalition.steering.seats import current_seats
 
-DEMO_STEERING_EMAIL = "steering@demo.coalition.test"
+DEMO_STEERING_EMAIL = f"steering@{DEMO_DOMAIN}"
 SITTER_NAMES = [
     "Fatou Sarr", "Tendai Moyo", "Abebe Girma", "Nia Okafor", "Samir Haddad",
     "Ruth Achieng", "Kofi Boateng", "Leila Mansour", "Thandiwe Dube", "Idrissa Keita",
 ]  # fmt: skip
+
+
+def _conflicted(person: User, application: Application) -> bool:
+    """The person declared a conflict on it (in the reviews, or on this vote)."""
+    declared = declaration_of(person.id, application.id)
+    return declared is not None and declared.kind == ConflictKind.CONFLICT
 
 
 def _sitters(count: int) -> list[User]:
@@ -38,7 +46,7 @@ def _sitters(count: int) -> list[User]:
         if len(people) >= count:
             break
         user = User(
-            email=f"sitter{n + 1}@steering.demo.coalition.test",
+            email=f"sitter{n + 1}@steering.{DEMO_DOMAIN}",
             name=name,
             password_hash=None,
             email_confirmed_at=utcnow(),
@@ -84,7 +92,7 @@ def seed_votes(rng: random.Random) -> dict[str, Any] | None:
             row.alternate_id = spare.id
         db.session.add(row)
     db.session.flush()
-    convenor = account_ops.find_by_email("convenor@demo.coalition.test")
+    convenor = account_ops.find_by_email(f"convenor@{DEMO_DOMAIN}")
 
     # The closed vote: six applications, ten days ago to three days ago.
     closed_apps = eligible[:6]
@@ -126,9 +134,7 @@ def seed_votes(rng: random.Random) -> dict[str, Any] | None:
     cast_at = opened_at + timedelta(days=2)
     for position, (seat, person) in enumerate(voters):
         for index, application in enumerate(closed_apps):
-            if roll.seat_recused(seat, application.id) or (
-                index == 0 and person.id == conflicted.id
-            ):
+            if roll.seat_recused(seat, application.id) or _conflicted(person, application):
                 continue
             if declaration_of(person.id, application.id) is None:
                 voting.declare(closed, application, person, conflict=False, now=cast_at)
@@ -183,7 +189,7 @@ def seed_votes(rng: random.Random) -> dict[str, Any] | None:
         if person is None:
             continue
         for application in open_apps[:3]:
-            if open_roll.seat_recused(seat, application.id):
+            if open_roll.seat_recused(seat, application.id) or _conflicted(person, application):
                 continue
             if declaration_of(person.id, application.id) is None:
                 voting.declare(opened, application, person, conflict=False, now=now)

@@ -29,6 +29,7 @@ from coalition.grants.review_models import ConflictDeclaration, Review, ReviewSt
 from coalition.grants.reviews import declarations_for
 from coalition.grants.scores import round_ranking
 from coalition.i18n import select_timezone
+from coalition.inputs import bounded_int, page_number
 from coalition.members.models import Member
 from coalition.policy import authorize, can, permission_required
 from coalition.steering import seats as seat_ops
@@ -50,10 +51,8 @@ def _vote(vote_id: int) -> Vote:
 
 
 def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    """A positive id from a form or the query string, or None (coalition.inputs)."""
+    return bounded_int(value, minimum=1)
 
 
 def _flash_error(exc: DomainError) -> None:
@@ -194,7 +193,7 @@ PER_PAGE = 20
 
 
 def _page_number() -> int:
-    return max(1, _int(request.args.get("page")) or 1)
+    return page_number()
 
 
 def _shortlist(vote: Vote, *, page: int | None = None):

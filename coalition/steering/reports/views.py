@@ -28,6 +28,7 @@ from coalition.config import LANGUAGES
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.i18n import current_language, select_timezone
+from coalition.inputs import bounded_int
 from coalition.policy import authorize, can, permission_required
 from coalition.steering.reports import operations, subjects
 from coalition.steering.reports.kinds import ReportRequest, get_kind, kind_names
@@ -185,10 +186,8 @@ def index():
 
 
 def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    """A positive id from a form or the query string, or None (coalition.inputs)."""
+    return bounded_int(value, minimum=1)
 
 
 def _load(report_id: int) -> GeneratedReport:
