@@ -289,12 +289,16 @@ def get(port, path, headers=None):
 
 
 def test_a_worker_killed_mid_request_leaves_nothing_half_committed(installation, tmp_path):
-    from coalition.accounts.models import User
-    from coalition.accounts.models import UserToken as Token
+    """A joining application writes the member, its contact, an audit row and the
+    receipt email in one request; killed after the flush, none of it is kept."""
+    from urllib.parse import urlencode
+
     from coalition.audit.models import AuditEntry
     from coalition.mail.models import OutboxMessage
+    from coalition.members.models import Member
 
     email = "killed-mid-request@example.org"
+    name = "Killed Mid Request Collective"
     marker = tmp_path / "worker-marker"
     marker.touch()
     server, port = start_gunicorn(
@@ -306,22 +310,34 @@ def test_a_worker_killed_mid_request_leaves_nothing_half_committed(installation,
         OPS_MARKER=marker,
     )
     try:
-        status, headers, page = get(port, "/sign-up")
+        status, headers, page = get(port, "/join")
         assert status == 200
         cookie = headers["Set-Cookie"].split(";", 1)[0]
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        body = (
-            f"csrf_token={token}&name=Killed+Request&email={email}&language=en&timezone=UTC"
-            "&password=quiet-harbour-lantern-47&confirm=quiet-harbour-lantern-47"
-        )
+        once = re.search(r'name="once"[^>]*value="([^"]+)"', page)
+        fields = [
+            ("csrf_token", token),
+            ("kind", "organisation"),
+            ("name", name),
+            ("org_type", "research"),
+            ("country", "ML"),
+            ("languages", "fr"),
+            ("contact_name", "Aminata Traore"),
+            ("contact_email", email),
+            ("motivation", "We monitor election-time hate speech in the Sahel."),
+            ("website_confirm", ""),
+        ]
+        if once:
+            fields.append(("once", once.group(1)))
+        body = urlencode(fields)
         outcome = {}
 
-        def sign_up():
+        def join():
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             try:
                 connection.request(
                     "POST",
-                    "/sign-up",
+                    "/join",
                     body=body,
                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
                 )
@@ -331,17 +347,16 @@ def test_a_worker_killed_mid_request_leaves_nothing_half_committed(installation,
             finally:
                 connection.close()
 
-        request = threading.Thread(target=sign_up)
+        request = threading.Thread(target=join)
         request.start()
-        # The user, its audit entry, its token and its email are flushed, not committed.
+        # The member, its contact, its audit entry and its email are flushed, not committed.
         line = wait_for(lambda: marker.read_text().strip(), what="the request paused")
         os.kill(int(line.split()[-1]), signal.SIGKILL)
         request.join(30)
         assert "status" not in outcome or outcome["status"] >= 500
-        assert count(installation, User, User.email == email) == 0
+        assert count(installation, Member, Member.name == name) == 0
         assert count(installation, OutboxMessage, OutboxMessage.recipient == email) == 0
         assert count(installation, AuditEntry) == 0
-        assert count(installation, Token) == 0
         # gunicorn starts a new worker; the app serves again.
         wait_for(lambda: get(port, "/healthz")[0] == 200, what="a new worker serving")
     finally:
