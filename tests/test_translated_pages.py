@@ -107,6 +107,15 @@ def known_data(world, language: str) -> set[str]:
             value = getattr(obj, attr, None)
             if isinstance(value, str):
                 found.add(value)
+    # Every application's and round's title, as its author wrote it (the world's
+    # areas add more than they name in ``world.objects``).
+    import sqlalchemy as sa
+
+    from coalition.extensions import db
+    from coalition.grants.models import Application, Round
+
+    for column in (Application.title, Round.title):
+        found |= {t for t in db.session.scalars(sa.select(column)) if t}
     return found
 
 
