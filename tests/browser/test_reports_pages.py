@@ -27,8 +27,8 @@ def test_reports_pages_on_a_phone(new_context, make_user, make_member, width, tm
 
     page = new_context(viewport={"width": width, "height": 800}).new_page()
     sign_in(page, f"reports{width}@example.org", PASSWORD)
-    page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Continue").click()
+    page.locator("form:has(#code) #code").fill(pyotp.TOTP(secret).now())
+    page.locator("form:has(#code) button[type=submit]").click()
     page.wait_for_load_state()
 
     found: dict[str, list[dict]] = {}

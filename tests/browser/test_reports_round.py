@@ -26,8 +26,8 @@ def test_steering_member_asks_for_a_round_report_waits_and_downloads(new_context
 
     page = new_context(viewport={"width": 320, "height": 800}).new_page()
     sign_in(page, email, PASSWORD)
-    page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Continue").click()
+    page.locator("form:has(#code) #code").fill(pyotp.TOTP(secret).now())
+    page.locator("form:has(#code) button[type=submit]").click()
     page.wait_for_load_state()
 
     page.goto("/steering/reports/")

@@ -104,8 +104,8 @@ def steering_reviewer(make_user, language: str):
 
 def sign_in_with_code(page, email: str, secret: str) -> None:
     sign_in(page, email, PASSWORD)
-    page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Continue").click()
+    page.locator("form:has(#code) #code").fill(pyotp.TOTP(secret).now())
+    page.locator("form:has(#code) button[type=submit]").click()
     page.wait_for_load_state()
     assert not page.url.split("?")[0].endswith(("/sign-in", "/sign-in/code")), page.url
 

@@ -28,8 +28,8 @@ def test_staff_pages_have_no_axe_violations(page, make_user, make_member):
     db.session.rollback()  # hold no SQLite lock while the live server writes
 
     sign_in(page, "axe-staff@example.org", PASSWORD)
-    page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Continue").click()
+    page.locator("form:has(#code) #code").fill(pyotp.TOTP(secret).now())
+    page.locator("form:has(#code) button[type=submit]").click()
     page.wait_for_load_state()
     assert page.url.endswith("/"), page.url
 

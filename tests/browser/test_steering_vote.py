@@ -46,8 +46,8 @@ def _world(make_user, tag: str):
 
 def _sign_in(page, email, secret):
     sign_in(page, email, PASSWORD)
-    page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Continue").click()
+    page.locator("form:has(#code) #code").fill(pyotp.TOTP(secret).now())
+    page.locator("form:has(#code) button[type=submit]").click()
     page.wait_for_load_state()
 
 
