@@ -151,6 +151,9 @@ def init_error_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc):
         code = exc.code or 500
+        lost = _lost_database(exc)
+        if lost is not None:
+            return _database_unavailable(lost)
         if code in (401, 403):
             event(log, "access refused", level=logging.WARNING, status=code)
         if code not in ERROR_TEXT:
@@ -168,26 +171,66 @@ def init_error_pages(app: Flask) -> None:
 
     @app.errorhandler(sa.exc.DBAPIError)
     def _database_error(exc):
-        # The database went away (restart, failover, network): the pool drops the
-        # dead connections (pool_pre_ping checks the next ones), and this request
-        # gets a clean 503 page asking to try again, never a traceback.
-        if not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
+        if not _database_gone(exc):
             return _server_error(exc)
-        log.error("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
-        with contextlib.suppress(Exception):
-            db.session.rollback()
-        title, advice = ERROR_TEXT[503]
-        body, status = _error_page(503, _(title), _(advice))
-        response = make_response(body, status)
-        response.headers["Retry-After"] = "30"
-        return response
+        return _database_unavailable(exc)
 
     @app.errorhandler(Exception)
     def _server_error(exc):
+        lost = _lost_database(exc)
+        if lost is not None:
+            return _database_unavailable(lost)
         log.exception("unhandled error")
         db.session.rollback()
         title, advice = ERROR_TEXT[500]
         return _error_page(500, str(title), str(advice))
+
+
+# The database went away (restart, failover, network), as the driver reports it.
+DATABASE_GONE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def _database_gone(exc: sa.exc.DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc, DATABASE_GONE)
+
+
+def _lost_database(exc: BaseException) -> sa.exc.DBAPIError | None:
+    """The lost-database error behind ``exc``, if any. It may surface as another error:
+    Flask hands one raised after the view (by the commit point) to the handlers as an
+    InternalServerError holding it as ``original_exception``; one raised while another
+    was handled is its cause or context. The answer is then the same 503."""
+    cause = getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__
+    seen = 0
+    while cause is not None and seen < 10:
+        if isinstance(cause, sa.exc.DBAPIError) and _database_gone(cause):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return None
+
+
+def _database_unavailable(exc: sa.exc.DBAPIError):
+    """A clean 503 page asking to try again, never a traceback. The pool drops the dead
+    connections (pool_pre_ping checks the next ones). The page is drawn without the
+    database: on it the person reads as signed out, and should drawing it fail all
+    the same, a line of plain text says the same."""
+    from flask import g
+
+    from coalition.extensions import login_manager
+
+    log.error("database unavailable", extra={"fields": {"error": type(exc.orig).__name__}})
+    with contextlib.suppress(Exception):
+        db.session.rollback()
+    g._login_user = login_manager.anonymous_user()
+    title, advice = ERROR_TEXT[503]
+    try:
+        body, status = _error_page(503, _(title), _(advice))
+    except Exception:
+        log.exception("the 503 page could not be drawn")
+        body, status = f"{title}. {advice}", 503
+    response = make_response(body, status)
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 def _retry_after_seconds(exc) -> int | None:
