@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pyotp
@@ -106,3 +107,40 @@ def test_every_demo_member_saves_unchanged_as_staff_and_as_its_contact(client):
     sign_in_as(client, contact)
     for member_id in own:
         _save_unchanged(client, f"/members/{member_id}/profile")
+
+
+def test_every_demo_application_history_reads_in_order(app):
+    """The whole demo, as `make run` seeds it: each application's history goes
+    forward in time, step by step, and nothing in it lies in the future (a
+    grant approved months before its application was submitted reads as a bug)."""
+    from coalition.grants.award_models import Award
+    from coalition.grants.models import Round
+
+    _seed()
+    db.session.commit()
+    now = utcnow()
+    applications = db.session.scalars(sa.select(Application)).all()
+    assert applications
+    for application in applications:
+        changes = sorted(application.status_changes, key=lambda change: change.id)
+        times = [change.created_at for change in changes]
+        steps = [(c.to_status, c.created_at) for c in changes]
+        assert times == sorted(times), (application.id, steps)
+        assert times[-1] <= now
+        for before, after in itertools.pairwise(changes):
+            assert after.from_status == before.to_status, application.id
+        assert abs((application.status_changed_at - times[-1]).total_seconds()) < 1, application.id
+        if application.submitted_at is not None:
+            assert application.submitted_at <= application.round.closes_at
+            assert all(
+                change.created_at >= application.submitted_at
+                for change in changes
+                if change.from_status not in (None, ApplicationStatus.DRAFT)
+            ), application.id
+    # The grants belong to a round decided long before today's rounds opened.
+    grants = db.session.scalars(sa.select(Award)).all()
+    assert grants
+    for grant in grants:
+        round_ = db.session.get(Round, grant.application.round_id)
+        assert round_.closes_at.date() < grant.starts_on
+        assert grant.awarded_at.date() <= grant.starts_on

@@ -1006,3 +1006,23 @@ def test_a_vote_racing_the_close_either_counts_or_is_refused(app):
     item = db.session.scalar(sa.select(VoteItem))
     # The stored result agrees with the votes stored.
     assert item.seats_voted == _count(SeatVote)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        ApplicationStatus.APPROVED,
+        ApplicationStatus.AWARDED,
+        ApplicationStatus.REPORTING,
+        ApplicationStatus.COMPLETED,
+    ],
+)
+def test_feedback_of_a_funded_application_reads_approved(app, status):
+    """A grantee's decision stays "approved" once the grant runs: where the grant
+    has got to is the grant's page's business, not the decision's."""
+    application = make_application(make_round())
+    application.status = status
+    db.session.flush()
+    feedback = decisions.feedback_for(application)
+    assert feedback.status == ApplicationStatus.APPROVED
+    assert feedback.appeal_until is None

@@ -220,7 +220,7 @@ def move_up(
 
 @dataclass(frozen=True)
 class Feedback:
-    status: ApplicationStatus
+    status: ApplicationStatus  # the decision: approved, waitlisted or rejected
     comments: list[str]  # the reviewers' comments meant for the applicant, unsigned
     appeal: Appeal | None
     appeal_until: datetime | None
@@ -253,8 +253,11 @@ def feedback_for(application: Application) -> Feedback | None:
         )
         if text and text.strip()
     ]
+    status = ApplicationStatus(application.status)
     return Feedback(
-        status=ApplicationStatus(application.status),
+        # The decision, not where the grant has got to since: a grant in its
+        # reporting period was approved.
+        status=ApplicationStatus.APPROVED if status in FUNDED else status,
         comments=comments,
         appeal=appeal_of(application),
         appeal_until=appeal_deadline(application),

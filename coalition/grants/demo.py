@@ -193,11 +193,16 @@ def seed_grants(rng: random.Random) -> dict[str, Any]:
         convenor,
     )
     db.session.flush()
+    # Last year's round, decided long ago: the grants live there (``seed_awards``).
+    past_round, past_applications = _past_round(rng, fund, today, convenor)
+    db.session.flush()
     return {
         "fund": fund,
         "open_round": open_round,
         "closed_round": closed_round,
         "applications": closed_applications,
+        "past_round": past_round,
+        "past_applications": past_applications,
     }
 
 
@@ -265,10 +270,67 @@ def _open_round(fund: Fund, today: datetime, convenor: User | None) -> Round:
     return round_
 
 
+# Last year's round: its grants started up to 400 days ago, so it closed well before.
+PAST_ROUND_CLOSED_DAYS_AGO = 440
+PAST_STATUS_COUNTS: dict[ApplicationStatus, int] = {
+    ApplicationStatus.ELIGIBLE: 10,
+    ApplicationStatus.INELIGIBLE: 3,
+    ApplicationStatus.WITHDRAWN: 2,
+}
+
+
+def _past_round(
+    rng: random.Random, fund: Fund, today: datetime, convenor: User | None
+) -> tuple[Round, list[Application]]:
+    """Last year's call: open, screened and decided long ago (its grants are seeded
+    by ``seed_awards``). Every date in it comes before today's rounds' dates."""
+    closes_at = today - timedelta(days=PAST_ROUND_CLOSED_DAYS_AGO) + timedelta(hours=17)
+    opens_at = closes_at - timedelta(weeks=8) - timedelta(hours=8)
+    round_ = round_ops.create_round(
+        fund,
+        actor=convenor,
+        values={
+            "title": "2025 call: safer elections online",
+            "description": (
+                "Grants for civil society groups that document and answer online "
+                "harms around elections.\n\nApply with a full proposal and a detailed budget."
+            ),
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "review_deadline": closes_at + timedelta(weeks=2),
+            "budget": 500_000 * DOLLAR,
+            "min_grant": 10_000 * DOLLAR,
+            "max_grant": 60_000 * DOLLAR,
+            "required_attachments": [AttachmentKind.PROPOSAL.value, AttachmentKind.BUDGET.value],
+            "reviewers_per_application": 2,
+            "blind_review": False,
+        },
+        criteria=CLOSED_RUBRIC,
+    )
+    round_ops.move_round(round_, RoundPhase.PUBLISHED, actor=convenor, now=opens_at)
+    plan = [status for status, n in PAST_STATUS_COUNTS.items() for _ in range(n)]
+    rng.shuffle(plan)
+    applicants = _applicants(rng, len(plan), first_number=sum(STATUS_COUNTS.values()) + 1)
+    applications = [
+        _closed_application(rng, round_, applicant, final, convenor, index)
+        for index, (applicant, final) in enumerate(zip(applicants, plan, strict=True))
+    ]
+    db.session.flush()
+    round_ops.move_round(
+        round_, RoundPhase.IN_REVIEW, actor=convenor, now=closes_at + timedelta(days=6)
+    )
+    return round_, applications
+
+
+def past_decision_time(round_: Round) -> datetime:
+    """When last year's steering group decided: three weeks after its call closed."""
+    return round_.closes_at + timedelta(weeks=3)
+
+
 # -- Applicants -----------------------------------------------------------------------
 
 
-def _applicants(rng: random.Random, count: int) -> list[User]:
+def _applicants(rng: random.Random, count: int, *, first_number: int = 1) -> list[User]:
     """Fictional applicant accounts.
 
     They get no password (no stored hash matches any password): nobody signs in
@@ -277,7 +339,7 @@ def _applicants(rng: random.Random, count: int) -> list[User]:
     """
     now = utcnow()
     users = []
-    for number in range(1, count + 1):
+    for number in range(first_number, first_number + count):
         first = rng.choice(FIRST_NAMES)
         last = rng.choice(LAST_NAMES)
         domain = rng.choice(["example.org", "example.net"])
@@ -754,7 +816,7 @@ STARTED_DAYS_AGO = {"completed": 400, "amended": 100}
 
 
 def seed_awards(rng: random.Random, seeded: dict[str, Any]) -> dict[str, Any]:
-    """Grants on the closed round's eligible applications, one in each state the pages
+    """Grants on last year's eligible applications, one in each state the pages
     show: active with a tranche paid and its interim report accepted, a report
     overdue, completed, cancelled, amended, and one whose interim report waits for
     the staff. Two more stay waitlisted. Through the award operations, so every
@@ -764,11 +826,14 @@ def seed_awards(rng: random.Random, seeded: dict[str, Any]) -> dict[str, Any]:
     from coalition.grants.award_models import ReportKind
 
     convenor = account_ops.find_by_email(f"convenor@{DEMO_DOMAIN}")
-    eligible = [a for a in seeded["applications"] if a.status == ApplicationStatus.ELIGIBLE]
+    past_round = seeded["past_round"]
+    eligible = [
+        a for a in seeded["past_applications"] if a.status == ApplicationStatus.ELIGIBLE
+    ]
     chosen = eligible[: len(DEMO_GRANT_STATES)]
     waitlisted = eligible[len(DEMO_GRANT_STATES) : len(DEMO_GRANT_STATES) + 2]
     today = utcnow().date()
-    decided = datetime.combine(today, time(), tzinfo=UTC) - timedelta(days=200)
+    decided = past_decision_time(past_round)
     demo_applicant = account_ops.find_by_email(DEMO_APPLICANT_EMAIL)
     if demo_applicant is not None and chosen:
         # The demo applicant is a grantee: their grant, its payments and its reports.
@@ -837,7 +902,26 @@ def seed_awards(rng: random.Random, seeded: dict[str, Any]) -> dict[str, Any]:
             _demo_report(reports, grant.reports[1], grantee)
             reports.accept(grant.reports[1], actor=convenor)
     db.session.flush()
+    _date_the_awards(grants.values())
+    round_ops.move_round(past_round, RoundPhase.DECIDED, actor=convenor, now=decided)
+    db.session.flush()
     return {"grants": grants, "waitlisted": waitlisted}
+
+
+def _date_the_awards(grants) -> None:
+    """The award operations date what they do now; the demo's grants were made
+    a week before each one started, and went to reporting on its first day, so
+    that every application's history reads in order."""
+    for grant in grants:
+        awarded_at = datetime.combine(grant.starts_on, time(9), tzinfo=UTC) - timedelta(days=7)
+        grant.awarded_at = awarded_at
+        for change in grant.application.status_changes:
+            if change.to_status == ApplicationStatus.AWARDED:
+                change.created_at = awarded_at
+            elif change.to_status == ApplicationStatus.REPORTING:
+                change.created_at = datetime.combine(grant.starts_on, time(10), tzinfo=UTC)
+        application = grant.application
+        application.status_changed_at = max(c.created_at for c in application.status_changes)
 
 
 def _demo_report(reports, report, grantee: User) -> None:
