@@ -180,12 +180,36 @@ def budget_left(round_: Round) -> int:
     return round_.budget - int(spent or 0)
 
 
-def next_on_waitlist(round_: Round) -> int | None:
-    """The best-ranked waitlisted application of the round."""
-    for row in round_ranking(round_).rows:
-        if row.status == ApplicationStatus.WAITLISTED:
-            return row.application_id
-    return None
+@dataclass(frozen=True)
+class WaitlistHead:
+    """The waitlisted application that moves up next, and whether the budget left covers it."""
+
+    application_id: int
+    title: str | None
+    rank: int
+    requested_amount: int
+    budget_left: int
+
+    @property
+    def fits(self) -> bool:
+        return self.requested_amount <= self.budget_left
+
+
+def waitlist_head(round_: Round) -> WaitlistHead | None:
+    """The best-ranked waitlisted application of the round (the only one that may move
+    up), with the budget left; None when nothing is waitlisted."""
+    row = next(
+        (r for r in round_ranking(round_).rows if r.status == ApplicationStatus.WAITLISTED), None
+    )
+    if row is None:
+        return None
+    return WaitlistHead(
+        application_id=row.application_id,
+        title=row.title,
+        rank=row.rank,
+        requested_amount=row.requested_amount or 0,
+        budget_left=budget_left(round_),
+    )
 
 
 def move_up(
@@ -200,9 +224,10 @@ def move_up(
         raise DomainError(_("Only a waitlisted application moves up."))
     round_ = application.round
     db.session.execute(sa.select(Round.id).where(Round.id == round_.id).with_for_update())
-    if next_on_waitlist(round_) != application.id:
+    head = waitlist_head(round_)
+    if head is None or head.application_id != application.id:
         raise DomainError(_("Waitlisted applications move up in ranking order."))
-    if (application.requested_amount or 0) > budget_left(round_):
+    if not head.fits:
         raise DomainError(_("The round's budget left does not cover this application."))
     transition(
         application,

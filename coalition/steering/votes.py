@@ -23,7 +23,7 @@ from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants import decisions
 from coalition.grants.decision_models import Appeal
-from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
+from coalition.grants.models import Application, ApplicationStatus, DomainError, Fund, Round
 from coalition.grants.money import format_money
 from coalition.grants.review_models import ConflictDeclaration, Review, ReviewStatus
 from coalition.grants.reviews import declarations_for
@@ -33,8 +33,8 @@ from coalition.inputs import bounded_int, page_number
 from coalition.members.models import Member
 from coalition.policy import authorize, can, permission_required
 from coalition.steering import seats as seat_ops
-from coalition.steering import voting
-from coalition.steering.models import Choice, SeatVote, Vote, VoteItem, VoteStatus
+from coalition.steering import sheets, voting
+from coalition.steering.models import Choice, Vote, VoteItem, VoteStatus
 
 bp = Blueprint("votes", __name__)
 
@@ -44,7 +44,16 @@ def _user():
 
 
 def _vote(vote_id: int) -> Vote:
-    vote = db.session.get(Vote, vote_id)
+    """The vote with its round and fund in one query (the round's criteria and the fund's
+    countries, which the vote's pages do not show, load only if asked for)."""
+    vote = db.session.get(
+        Vote,
+        vote_id,
+        options=[
+            joinedload(Vote.round).lazyload(Round.criteria),
+            joinedload(Vote.round).joinedload(Round.fund).lazyload(Fund.country_rows),
+        ],
+    )
     if vote is None:
         abort(404)
     return vote
@@ -237,12 +246,19 @@ def _funding_line(vote: Vote) -> dict[int, bool]:
 @bp.route("/steering/votes/<int:vote_id>")
 @login_required
 def show(vote_id: int):
+    """The shortlist with how many seats voted on each, and this person's ballot.
+
+    Plain rows in a fixed number of queries (``coalition.steering.sheets``):
+    the roll and its recusals, the whole shortlist (for the funding line, the
+    progress and the declarations), this page's votes and this person's
+    declarations and progress.
+    """
     vote = _vote(vote_id)
     authorize("votes.read", vote, hide=True)
     user = _user()
-    roll = voting.load_roll(vote)
-    page = _shortlist(vote, page=_page_number())
-    items = page.items
+    roll = sheets.light_roll(vote.id)
+    lines = sheets.item_lines(vote.id)
+    page = sheets.paged(lines, _page_number(), PER_PAGE)
     my_seats = roll.seats_of(user.id)
     is_open = vote.is_open()
     declared = set()
@@ -254,12 +270,17 @@ def show(vote_id: int):
                 .where(VoteItem.vote_id == vote.id, ConflictDeclaration.user_id == user.id)
             )
         )
-    page_ids = [i.application_id for i in items]
-    mine = voting.own_votes(vote, user, roll, page_ids) if my_seats else {}
-    counts = voting.seats_voted(vote, page_ids)
-    above = _funding_line(vote)
+    page_ids = [i.application_id for i in page.items]
+    counts: dict[int, int] = {}
+    mine = {}
+    my_seat_ids = {s.id for s in my_seats}
+    for cast in sheets.casts(vote.id, page_ids):
+        counts[cast.application_id] = counts.get(cast.application_id, 0) + 1
+        if cast.seat_id in my_seat_ids:
+            mine[(cast.seat_id, cast.application_id)] = cast
+    above = sheets.funding_line(lines, vote.round.budget)
     rows = []
-    for item in items:
+    for item in page.items:
         app_id = item.application_id
         cells = []
         for seat in my_seats:
@@ -284,8 +305,8 @@ def show(vote_id: int):
             }
         )
     undeclared = (
-        [i for i in _shortlist(vote) if i.application_id not in declared]
-        if my_seats and is_open and len(declared) < len(above)
+        [i for i in lines if i.application_id not in declared]
+        if my_seats and is_open and len(declared) < len(lines)
         else []
     )
     return render_template(
@@ -296,7 +317,9 @@ def show(vote_id: int):
         roll=roll,
         my_seats=my_seats,
         undeclared=undeclared,
-        progress=voting.progress(vote, user.id, roll, list(above)) if my_seats else [],
+        progress=voting.progress(vote, user.id, roll, [i.application_id for i in lines])
+        if my_seats
+        else [],
         is_open=is_open,
         money=_money_once(),
         choices=list(Choice),
@@ -469,17 +492,23 @@ def close(vote_id: int):
 @bp.route("/steering/votes/<int:vote_id>/result")
 @login_required
 def result(vote_id: int):
+    """The closed vote's record: the roll, the recusals, and per application the votes by
+    seat, the quorum, the outcome with its rule, and the decision recorded.
+
+    What never changes after closing is read once per worker
+    (``sheets.cached_result_sheet``); the decisions and appeals of this page's
+    applications are read on every request.
+    """
     vote = _vote(vote_id)
     authorize("votes.read_result", vote, hide=True)
-    roll = voting.load_roll(vote)
-    page = _shortlist(vote, page=_page_number())
-    items = page.items
-    page_ids = [i.application_id for i in items]
-    by_cell = {
-        (v.vote_seat_id, v.application_id): v
-        for v in db.session.scalars(
-            sa.select(SeatVote).where(
-                SeatVote.vote_id == vote.id, SeatVote.application_id.in_(page_ids)
+    sheet = sheets.cached_result_sheet(vote)
+    page = sheets.paged(sheet.items, _page_number(), PER_PAGE)
+    page_ids = [i.application_id for i in page.items]
+    recorded = {
+        row[0]: row
+        for row in db.session.execute(
+            sa.select(VoteItem.application_id, VoteItem.decision, VoteItem.override_reason).where(
+                VoteItem.vote_id == vote.id, VoteItem.application_id.in_(page_ids)
             )
         )
     }
@@ -490,46 +519,49 @@ def result(vote_id: int):
     # Each cell's words, translated once for the whole page.
     labels = {choice: str(choice.label) for choice in Choice}
     recused, absent, by_alternate = _("Recused"), _("Did not vote"), _("by the alternate")
+    with_alternate = {choice: f"{text} ({by_alternate})" for choice, text in labels.items()}
     rows = []
-    for item in items:
-        cells = []
-        for seat in roll.seats:
-            cast = by_cell.get((seat.id, item.application_id))
-            if roll.seat_recused(seat, item.application_id):
-                cells.append((seat.seat_name, recused, ""))
-            elif cast is None:
-                cells.append((seat.seat_name, absent, ""))
-            else:
-                text = labels[cast.choice]
-                if cast.cast_by_id is not None and cast.cast_by_id == seat.alternate_id:
-                    text = f"{text} ({by_alternate})"
-                cells.append((seat.seat_name, text, cast.note or ""))
-        rows.append({"item": item, "cells": cells, "appeal": appeals.get(item.application_id)})
-    titles = {}
-    if roll.recusals:
-        for application_id, title in db.session.execute(
-            sa.select(Application.id, Application.title).where(
-                Application.id.in_({r.application_id for r in roll.recusals})
+    for item in page.items:
+        cells = [
+            (
+                cell.seat_name,
+                recused
+                if cell.recused
+                else absent
+                if cell.choice is None
+                else (with_alternate if cell.by_alternate else labels)[cell.choice],
+                cell.note or "",
             )
-        ):
-            titles[application_id] = title
+            for cell in sheet.cells[item.application_id]
+        ]
+        _app_id, decision, override_reason = recorded.get(item.application_id, (None, None, None))
+        rows.append(
+            {
+                "item": item,
+                "cells": cells,
+                "decision": decision,
+                "override_reason": override_reason,
+                "appeal": appeals.get(item.application_id),
+            }
+        )
+    manage = can(current_user, "votes.manage")
     return render_template(
         "steering/votes/result.html",
         vote=vote,
         page=page,
         rows=rows,
-        roll=roll,
-        titles=titles,
+        sheet=sheet,
+        manage=manage,
         money=_money_once(),
         decisions_choices=decisions.DECISIONS,
-        next_waitlisted=_next_waitlisted(vote),
+        waitlist_head=_waitlist_head(vote) if manage else None,
     )
 
 
-def _next_waitlisted(vote: Vote) -> int | None:
-    """The application staff may move up next: looked for only when staff read the
-    result and the round has a waitlist (the round's ranking is three queries)."""
-    if not vote.applied_at or not can(current_user, "votes.manage"):
+def _waitlist_head(vote: Vote):
+    """What staff may move up next from the round's waitlist, once this vote's result is
+    recorded: looked for only when the round has a waitlist (the ranking is three queries)."""
+    if not vote.applied_at:
         return None
     waiting = db.session.scalar(
         sa.select(Application.id)
@@ -539,7 +571,7 @@ def _next_waitlisted(vote: Vote) -> int | None:
         )
         .limit(1)
     )
-    return decisions.next_on_waitlist(vote.round) if waiting is not None else None
+    return decisions.waitlist_head(vote.round) if waiting is not None else None
 
 
 @bp.route("/steering/votes/<int:vote_id>/apply", methods=["POST"])
