@@ -168,6 +168,53 @@ def apply_result(
     return decided
 
 
+# -- Overrides ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverrideMark:
+    """A decision staff recorded against a vote's result, with its written reason."""
+
+    vote_id: int
+    application_id: int
+    decision: ApplicationStatus
+    result: Outcome
+    reason: str
+    decided_at: datetime
+
+
+def overrides_for(application_ids) -> dict[int, list[OverrideMark]]:
+    """{application_id: its overridden decisions, oldest first} (one query). For the
+    pages that show a decision to staff and the steering group; never to the applicant."""
+    ids = [i for i in application_ids if i is not None]
+    if not ids:
+        return {}
+    out: dict[int, list[OverrideMark]] = {}
+    for row in db.session.execute(
+        sa.select(
+            VoteItem.vote_id,
+            VoteItem.application_id,
+            VoteItem.decision,
+            VoteItem.outcome,
+            VoteItem.override_reason,
+            VoteItem.decided_at,
+        )
+        .where(VoteItem.application_id.in_(ids), VoteItem.override_reason.is_not(None))
+        .order_by(VoteItem.decided_at, VoteItem.id)
+    ):
+        out.setdefault(row[1], []).append(
+            OverrideMark(
+                vote_id=row[0],
+                application_id=row[1],
+                decision=ApplicationStatus(row[2]),
+                result=Outcome(row[3]),
+                reason=row[4],
+                decided_at=row[5],
+            )
+        )
+    return out
+
+
 # -- The waitlist --------------------------------------------------------------------------
 
 

@@ -662,6 +662,39 @@ def decision_feedback(application):
     return decisions.feedback_for(application)
 
 
+def _readable_overrides(applications) -> dict:
+    """{application_id: [override, ...]} of ``applications``' (objects or rows with an
+    ``id``) decisions that overrode a
+    vote's result, keeping those the viewer may read: where they may read the vote's view
+    of the application (staff; steering members not recused from it). Never to the
+    applicant. One query, and a roll check per override for steering members."""
+    by_id = {a.id: a for a in applications}
+    out: dict = {}
+    if not by_id or not current_user.is_authenticated:
+        return out
+    for application_id, marks in decisions.overrides_for(list(by_id)).items():
+        application = by_id[application_id]
+        if not isinstance(application, Application):  # a list's plain row
+            application = db.session.get(Application, application_id)
+        for mark in marks:
+            vote = db.session.get(Vote, mark.vote_id)
+            if can(current_user, "votes.read_application", (vote, application)):
+                out.setdefault(application_id, []).append(mark)
+    return out
+
+
+@bp.app_template_global()
+def decision_overrides(application) -> list:
+    """For the application page: its overridden decisions, when the viewer may read them."""
+    return _readable_overrides([application]).get(application.id, [])
+
+
+@bp.app_template_global()
+def overridden_in(applications) -> dict:
+    """For a list of applications: {application_id: [override, ...]} the viewer may read."""
+    return _readable_overrides(applications)
+
+
 @bp.app_template_global()
 def now_utc():
     return utcnow()
