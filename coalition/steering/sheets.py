@@ -144,10 +144,11 @@ def user_names(ids) -> dict[int, str]:
     return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(ids))).all())
 
 
-def light_roll(vote_id: int) -> Roll:
-    """The frozen roll and who is recused where, as plain rows (two queries): enough for
-    ``Roll``'s questions (who sits, who is recused), not for listing the recusals."""
-    roll = Roll(seats=seat_lines(vote_id))
+def light_roll(vote_id: int, seats: list[SeatLine] | None = None) -> Roll:
+    """The frozen roll and who is recused where, as plain rows (two queries; one when the
+    seats are given): enough for ``Roll``'s questions (who sits, who is recused), not for
+    listing the recusals."""
+    roll = Roll(seats=seat_lines(vote_id) if seats is None else list(seats))
     for seat_id, application_id, user_id in db.session.execute(
         sa.select(VoteRecusal.vote_seat_id, VoteRecusal.application_id, VoteRecusal.user_id).where(
             VoteRecusal.vote_id == vote_id
@@ -197,8 +198,9 @@ class Cast:
     cast_by_id: int | None
 
 
-def casts(vote_id: int, application_ids=None) -> list[Cast]:
-    """The seats' current votes (on these applications only, when given); one query."""
+def casts(vote_id: int, application_ids=None, seat_ids=None) -> list[Cast]:
+    """The seats' current votes (on these applications, of these seats, when given);
+    one query."""
     query = sa.select(
         SeatVote.vote_seat_id,
         SeatVote.application_id,
@@ -208,7 +210,55 @@ def casts(vote_id: int, application_ids=None) -> list[Cast]:
     ).where(SeatVote.vote_id == vote_id)
     if application_ids is not None:
         query = query.where(SeatVote.application_id.in_(list(application_ids)))
+    if seat_ids is not None:
+        query = query.where(SeatVote.vote_seat_id.in_(list(seat_ids)))
     return [Cast(r[0], r[1], Choice(r[2]), r[3], r[4]) for r in db.session.execute(query)]
+
+
+def seats_voted(vote_id: int, application_ids) -> dict[int, int]:
+    """{application_id: how many seats have voted on it} for these applications (one query):
+    what every reader of an open vote sees, never how they voted."""
+    return dict(
+        db.session.execute(
+            sa.select(SeatVote.application_id, sa.func.count())
+            .where(
+                SeatVote.vote_id == vote_id,
+                SeatVote.application_id.in_(list(application_ids)),
+            )
+            .group_by(SeatVote.application_id)
+        ).all()
+    )
+
+
+# -- What a vote froze when it opened ------------------------------------------------------
+
+# How long a worker keeps an open vote's frozen roll and shortlist (they never change;
+# the titles shown beside them are the applications' own, read afresh after this).
+FROZEN_CACHE_SECONDS = 60
+_frozen: dict[int, tuple[tuple, float, tuple[list[SeatLine], list[ItemLine]]]] = {}
+
+
+def frozen_lines(vote: Vote) -> tuple[list[SeatLine], list[ItemLine]]:
+    """The vote's roll (seats, without recusals) and shortlist in ranking order: frozen
+    when it opened, so each worker reads them once a minute at most
+    (``VOTE_FROZEN_CACHE_SECONDS``; 0 turns it off, as in tests unless a test sets it).
+    Recusals and votes, which change while the vote is open, are never kept."""
+    from flask import current_app
+
+    seconds = current_app.config.get(
+        "VOTE_FROZEN_CACHE_SECONDS", 0 if current_app.testing else FROZEN_CACHE_SECONDS
+    )
+    if not seconds:
+        return seat_lines(vote.id), item_lines(vote.id)
+    fingerprint = (vote.opened_at, vote.round_id)
+    kept = _frozen.get(vote.id)
+    if kept is not None and kept[0] == fingerprint and kept[1] > time.monotonic():
+        return kept[2]
+    lines = (seat_lines(vote.id), item_lines(vote.id))
+    while len(_frozen) >= RESULT_CACHE_VOTES:
+        _frozen.pop(min(_frozen, key=lambda k: _frozen[k][1]))
+    _frozen[vote.id] = (fingerprint, time.monotonic() + seconds, lines)
+    return lines
 
 
 # -- A closed vote's result ----------------------------------------------------------------
@@ -376,4 +426,6 @@ def cached_result_sheet(vote: Vote) -> ResultSheet:
 
 
 def forget_result_sheets() -> None:
+    """Drop every kept sheet (tests roll back, so ids and times come round again)."""
     _kept.clear()
+    _frozen.clear()

@@ -256,8 +256,8 @@ def show(vote_id: int):
     vote = _vote(vote_id)
     authorize("votes.read", vote, hide=True)
     user = _user()
-    roll = sheets.light_roll(vote.id)
-    lines = sheets.item_lines(vote.id)
+    seats, lines = sheets.frozen_lines(vote)
+    roll = sheets.light_roll(vote.id, seats)
     page = sheets.paged(lines, _page_number(), PER_PAGE)
     my_seats = roll.seats_of(user.id)
     is_open = vote.is_open()
@@ -271,13 +271,15 @@ def show(vote_id: int):
             )
         )
     page_ids = [i.application_id for i in page.items]
-    counts: dict[int, int] = {}
-    mine = {}
-    my_seat_ids = {s.id for s in my_seats}
-    for cast in sheets.casts(vote.id, page_ids):
-        counts[cast.application_id] = counts.get(cast.application_id, 0) + 1
-        if cast.seat_id in my_seat_ids:
-            mine[(cast.seat_id, cast.application_id)] = cast
+    counts = sheets.seats_voted(vote.id, page_ids)
+    mine = (
+        {
+            (cast.seat_id, cast.application_id): cast
+            for cast in sheets.casts(vote.id, page_ids, [s.id for s in my_seats])
+        }
+        if my_seats
+        else {}
+    )
     above = sheets.funding_line(lines, vote.round.budget)
     rows = []
     for item in page.items:
