@@ -387,12 +387,23 @@ def application(vote_id: int, application_id: int):
     )
 
 
+def _closed_for(vote: Vote):
+    """A declaration or ballot from someone who may not sit on ``vote`` now: when the vote
+    has closed and they may read it (a sitter whose form arrived late), a redirect to it
+    with the message that votes are no longer accepted; else nothing to see (404)."""
+    if not vote.is_open() and can(_user(), "votes.read", vote):
+        flash(_("The vote has closed: votes are no longer accepted."), "error")
+        return redirect(url_for("votes.show", vote_id=vote.id))
+    abort(404)
+
+
 @bp.route("/steering/votes/<int:vote_id>/declare", methods=["POST"])
 @login_required
 def declare(vote_id: int):
     """Declarations on the whole shortlist (one form), or on one application."""
     vote = _vote(vote_id)
-    authorize("votes.sit", vote, hide=True)
+    if not can(_user(), "votes.sit", vote):
+        return _closed_for(vote)
     shortlist = voting.item_ids(vote)
     answers = {}
     for application_id in shortlist:
@@ -451,7 +462,8 @@ def _ballot_from(form, shortlist, seat_ids):
 def ballot(vote_id: int):
     """Votes for one application or the whole shortlist, for the seats this person sits for."""
     vote = _vote(vote_id)
-    authorize("votes.sit", vote, hide=True)
+    if not can(_user(), "votes.sit", vote):
+        return _closed_for(vote)
     user = _user()
     shortlist = set(voting.item_ids(vote))
     seat_ids = {s.id for s in voting.load_roll(vote).seats_of(user.id)}
