@@ -284,3 +284,119 @@ def test_a_closed_result_is_read_once_per_worker_and_decisions_stay_fresh(
     finally:
         app.config.pop("VOTE_RESULT_CACHE_SECONDS", None)
         sheets.forget_result_sheets()
+
+
+# -- The appeal period, set per round -------------------------------------------------------
+
+
+def test_staff_set_the_appeal_period_per_round(client, make_user, login):
+    from coalition.grants.models import Round, RoundPhase
+    from tests.test_grants_rounds import field_error, round_data
+
+    login(make_user(Role.CONVENOR, two_factor=True))
+    round_ = make_round(phase=RoundPhase.DRAFT)
+    assert round_.appeal_days == 14  # the default
+    db.session.commit()
+    edit = f"/grants/rounds/{round_.id}/edit"
+    form = client.get(edit).get_data(as_text=True)
+    assert 'id="appeal_days"' in form and 'value="14"' in form
+    base = {
+        "timezone": "UTC",
+        "opens_at": "2027-03-01T06:00",
+        "closes_at": "2027-03-20T12:00",
+        "review_deadline": "",
+        "budget": "100,000",
+        "min_grant": "1,000",
+        "max_grant": "25,000",
+        "criteria-0-name": "Relevance",
+        "criteria-0-weight": "1",
+        "criteria-1-name": "",
+        "criteria-1-weight": "",
+        "criteria-2-name": "",
+        "criteria-2-weight": "",
+    }
+    for bad in ("0", "91", "two weeks"):
+        db.session.expire_all()
+        data = round_data(
+            round_.fund,
+            **base,
+            appeal_days=bad,
+            version=str(db.session.get(Round, round_.id).version),
+        )
+        response = post(client, edit, data, token_from=edit)
+        assert response.status_code == 200, bad
+        assert field_error(response.get_data(as_text=True), "appeal_days"), bad
+    db.session.expire_all()
+    assert db.session.get(Round, round_.id).appeal_days == 14
+    data = round_data(
+        round_.fund,
+        **base,
+        appeal_days="30",
+        version=str(db.session.get(Round, round_.id).version),
+    )
+    response = post(client, edit, data, token_from=edit)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.expire_all()
+    saved = db.session.get(Round, round_.id)
+    assert saved.appeal_days == 30
+    page = client.get(f"/grants/rounds/{round_.id}").get_data(as_text=True)
+    assert "Appeal period (days)" in page and "<dd>30</dd>" in page
+
+
+def test_the_operations_keep_the_appeal_period_within_bounds(app):
+    from coalition.grants import rounds as round_ops
+    from coalition.grants.models import RoundPhase
+
+    round_ = make_round(phase=RoundPhase.DRAFT)
+    values = {key: getattr(round_, key) for key in round_ops.ROUND_FIELDS}
+    criteria = [{"name": c.name, "weight": c.weight} for c in round_.criteria]
+    with app.test_request_context():
+        for bad in (0, 91, -3):
+            with pytest.raises(DomainError, match="appeal period") as refused:
+                round_ops.update_round(
+                    round_,
+                    actor=None,
+                    version=round_.version,
+                    values={**values, "appeal_days": bad},
+                    criteria=criteria,
+                )
+            assert refused.value.field == "appeal_days"
+        # Left out: the round keeps its period.
+        round_ops.update_round(
+            round_,
+            actor=None,
+            version=round_.version,
+            values={**values, "appeal_days": None, "title": "Renamed"},
+            criteria=criteria,
+        )
+    assert (round_.title, round_.appeal_days) == ("Renamed", 14)
+
+
+def test_the_appeal_deadline_follows_the_rounds_period(app, make_user):
+    from datetime import timedelta
+
+    make_user(Role.CONVENOR, two_factor=True)
+    round_ = make_round()
+    round_.appeal_days = 3
+    vote, (application, _other), seats = make_vote(round_=round_)
+    for seat in seats:
+        vote_as(vote, seat, application, Choice.REJECT)
+    voting.close(vote, now=vote.closes_at)
+    decisions.apply_result(vote, actor=None)
+    decided = application.status_changed_at
+    assert decisions.appeal_deadline(application) == decided + timedelta(days=3)
+    with pytest.raises(DomainError, match="period for an appeal has ended"):
+        decisions.lodge_appeal(
+            application,
+            actor=application.applicant,
+            reasons="We were misread.",
+            now=decided + timedelta(days=3),
+        )
+    assert decisions.appeal_of(application) is None
+    decisions.lodge_appeal(
+        application,
+        actor=application.applicant,
+        reasons="We were misread.",
+        now=decided + timedelta(days=3, seconds=-1),
+    )
+    assert decisions.appeal_of(application) is not None
