@@ -205,44 +205,6 @@ def _page_number() -> int:
     return page_number()
 
 
-def _shortlist(vote: Vote, *, page: int | None = None):
-    """The vote's items in ranking order, with only what the lists show of their
-    applications; one page of ``PER_PAGE`` when ``page`` is given (two queries)."""
-    query = (
-        sa.select(VoteItem)
-        .where(VoteItem.vote_id == vote.id)
-        .options(
-            joinedload(VoteItem.application)
-            .load_only(
-                Application.id,
-                Application.title,
-                Application.org_name,
-                Application.status,
-                Application.applicant_id,
-            )
-            .lazyload(Application.round),
-            joinedload(VoteItem.application).lazyload(Application.country_rows),
-        )
-        .order_by(VoteItem.rank, VoteItem.application_id)
-    )
-    if page is None:
-        return list(db.session.scalars(query))
-    return db.paginate(query, page=page, per_page=PER_PAGE, error_out=False)
-
-
-def _funding_line(vote: Vote) -> dict[int, bool]:
-    """{application_id: above the funding line} over the whole shortlist (one query)."""
-    running, above = 0, {}
-    for application_id, amount in db.session.execute(
-        sa.select(VoteItem.application_id, VoteItem.requested_amount)
-        .where(VoteItem.vote_id == vote.id)
-        .order_by(VoteItem.rank, VoteItem.application_id)
-    ):
-        running += amount
-        above[application_id] = running <= vote.round.budget
-    return above
-
-
 @bp.route("/steering/votes/<int:vote_id>")
 @login_required
 def show(vote_id: int):
