@@ -57,6 +57,17 @@ def test_vote_and_result_pages_query_counts_do_not_grow(client, login, make_user
     few = _count(client, f"/steering/votes/{small.id}/result")
     many = _count(client, f"/steering/votes/{large.id}/result")
     assert few == many, (few, many)
+    # Once recorded, with an override and the waitlist's next application named.
+    from coalition.grants import decisions
+
+    for vote, apps in ((small, small_apps), (large, large_apps)):
+        decisions.apply_result(vote, actor=staff, overrides={apps[0].id: ("waitlisted", "Why.")})
+    db.session.flush()
+    few = _count(client, f"/steering/votes/{small.id}/result")
+    many = _count(client, f"/steering/votes/{large.id}/result")
+    assert few == many, (few, many)
+    page = client.get(f"/steering/votes/{large.id}/result").get_data(as_text=True)
+    assert 'id="move-h"' in page and "Override" in page
 
 
 def test_an_open_vote_keeps_only_its_frozen_parts(client, login, app):
