@@ -623,6 +623,74 @@ def seed_votes_in_bulk(convenor_id: int, round_id: int) -> dict:
     return {"open_vote_id": open_vote.id, "closed_vote_id": closed_vote.id}
 
 
+def votes_bench(args) -> None:
+    """``run.py votes``: only the vote's two pages, against the bare page, through the same
+    seed, gunicorn and sign-in as the whole run (a minute rather than several)."""
+    workdir = Path(tempfile.mkdtemp(prefix="coalition-bench-votes-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'bench.sqlite'}",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "COALITION_INSTANCE_PATH": str(workdir),
+        "COALITION_ENV": "development",
+        "FLASK_DEBUG": "0",
+        "MAIL_BACKEND": "log",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PYTHONPATH": str(ROOT),
+    }
+    print(f"Seeding {args.members:,} members and the votes ...", flush=True)
+    seeded = child(["seed", "--members", str(args.members)], env)
+    port = free_port()
+    gunicorn = start_gunicorn(env, port, workdir / "gunicorn.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        english, arabic = Browser(base), Browser(base)
+        english.sign_in(seeded["email"], seeded["password"], seeded["totp_secret"])
+        arabic.sign_in(seeded["arabic_email"], seeded["password"], seeded["arabic_totp_secret"])
+        listed = [
+            ("steering vote, 200 shortlisted", [f"/steering/votes/{seeded['open_vote_id']}"]),
+            (
+                "vote result, 200 x 10 seats",
+                [f"/steering/votes/{seeded['closed_vote_id']}/result"],
+            ),
+        ]
+        timed = [
+            measure(english, name, paths, args.requests, paired=True) for name, paths in listed
+        ]
+        languages = [
+            measure_languages(english, arabic, name, paths, args.requests) for name, paths in listed
+        ]
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        try:
+            gunicorn.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+    bare = Timing("bare page (base layout only)", BARE_PATH)
+    for page in timed:
+        bare.seconds += page.bare_seconds
+    print(f"\n{'page':<34} {'median':>9} {'p95':>9}  factor")
+    print(f"{bare.name:<34} {ms(bare.median):>9} {ms(bare.p95):>9}  (reference)")
+    for page in timed:
+        if not page.ok:
+            print(f"{page.name:<34} {unavailable(page)}")
+            continue
+        verdict = "PASS" if page.factor <= PAGE_FACTOR else "FAIL"
+        print(
+            f"{page.name:<34} {ms(page.median):>9} {ms(page.p95):>9}  "
+            f"{page.factor:.2f}x <= {PAGE_FACTOR:g}x {verdict}"
+        )
+    for english_timing, arabic_timing in languages:
+        factor = arabic_timing.median / english_timing.median
+        verdict = "PASS" if factor <= ARABIC_FACTOR else "FAIL"
+        print(
+            f"{arabic_timing.name:<34} {ms(arabic_timing.median):>9} "
+            f"{ms(arabic_timing.p95):>9}  {factor:.2f}x en <= {ARABIC_FACTOR:g}x {verdict}"
+        )
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _import_csv(rows: int) -> bytes:
     """A member list of fictional members, in the columns of shared/samples/members.csv."""
     import csv
@@ -1416,6 +1484,12 @@ def main(argv: list[str] | None = None) -> None:
     folio_seed = sub.add_parser("portfolio-seed", help=argparse.SUPPRESS)
     folio_seed.add_argument("--grants", type=int, required=True)
     sub.add_parser("portfolio-job", help=argparse.SUPPRESS)
+    # Only the steering vote's pages (see votes_bench).
+    votes = sub.add_parser("votes", help="time only the vote and result pages")
+    votes.add_argument("--members", type=int, default=2_000)
+    votes.add_argument("--requests", type=int, default=20)
+    votes.add_argument("--database-url")
+    votes.add_argument("--keep", action="store_true")
     parser.add_argument("--members", type=int, default=10_000, help="members to seed (10,000)")
     parser.add_argument("--requests", type=int, default=20, help="timed requests a page (20)")
     parser.add_argument(
@@ -1435,6 +1509,8 @@ def main(argv: list[str] | None = None) -> None:
         portfolio_seed_command(args.grants)
     elif args.command == "portfolio-job":
         portfolio_job_command()
+    elif args.command == "votes":
+        votes_bench(args)
     else:
         if args.requests < 1 or args.members < 1:
             parser.error("--members and --requests must be positive")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from coalition.accounts.models import Role
 from coalition.extensions import db
 from coalition.grants import decisions
-from coalition.grants.models import ApplicationStatus
+from coalition.grants.models import ApplicationStatus, DomainError
 from coalition.grants.review_models import Review, ReviewStatus
 from coalition.steering import voting
 from coalition.steering.models import Choice, SeatVote, Vote
@@ -242,3 +243,72 @@ def test_long_shortlists_come_a_page_at_a_time(client, login):
     assert link.format(apps[0].id) in first and link.format(apps[-1].id) not in first
     second = client.get(f"/steering/votes/{vote.id}?page=2").get_data(as_text=True)
     assert link.format(apps[-1].id) in second
+
+
+def test_a_ballot_or_declaration_after_closing_says_so_and_changes_nothing(client, login):
+    vote, (first, second), (seat, *_rest) = _vote_with_sitters()
+    voting.declare(vote, first, seat.representative, conflict=False)
+    login(seat.representative)
+    path = f"/steering/votes/{vote.id}"
+    token_page = client.get(path)
+    assert token_page.status_code == 200
+    voting.close(vote, now=vote.closes_at)
+    sid = roll_seat(vote, seat).id
+    for action, data in (
+        ("ballot", {f"choice-{sid}-{first.id}": "approve"}),
+        ("declare", {f"conflict-{second.id}": "no"}),
+    ):
+        response = post(client, f"{path}/{action}", data, token_from=path)
+        assert response.status_code == 302 and response.headers["Location"].endswith(path)
+        page = client.get(path).get_data(as_text=True)
+        assert "The vote has closed: votes are no longer accepted." in page, action
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SeatVote)) == 0
+    from coalition.grants.reviews import declaration_of
+
+    assert declaration_of(seat.representative_id, second.id) is None
+    # Someone off the roll learns nothing of the vote.
+    outsider = _two_factor(make_seat().representative)
+    db.session.flush()
+    login(outsider)
+    assert post(client, f"{path}/ballot", {}, token_from="/steering/").status_code == 404
+
+
+def test_a_vote_on_a_recused_application_is_refused_and_changes_nothing(client, login):
+    vote, (first, second), (seat, *_rest) = _vote_with_sitters()
+    sitter = seat.representative
+    voting.declare(vote, first, sitter, conflict=True, description="My brother runs it")
+    voting.declare(vote, second, sitter, conflict=False)
+    login(sitter)
+    path = f"/steering/votes/{vote.id}"
+    sid = roll_seat(vote, seat).id
+    # The form offers no choice on it; a forged field naming it is refused, whole.
+    page = client.get(path).get_data(as_text=True)
+    assert f'name="choice-{sid}-{first.id}"' not in page
+    assert f'name="choice-{sid}-{second.id}"' in page
+    response = post(
+        client,
+        f"{path}/ballot",
+        {f"choice-{sid}-{first.id}": "approve", f"choice-{sid}-{second.id}": "reject"},
+        token_from=path,
+        follow_redirects=True,
+    )
+    assert "You are recused from this application: you cannot vote on it." in response.get_data(
+        as_text=True
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SeatVote)) == 0
+    # The seat whose organisation applies is recused for the whole seat.
+    with pytest.raises(DomainError, match="recused"):
+        from coalition.steering.models import RecusalReason, VoteRecusal
+
+        db.session.add(
+            VoteRecusal(
+                vote_id=vote.id,
+                vote_seat_id=sid,
+                application_id=second.id,
+                user_id=None,
+                reason=RecusalReason.APPLICANT_MEMBER,
+            )
+        )
+        db.session.flush()
+        voting.cast(vote, seat_id=sid, application_id=second.id, user=sitter, choice="approve")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SeatVote)) == 0

@@ -57,3 +57,46 @@ def test_vote_and_result_pages_query_counts_do_not_grow(client, login, make_user
     few = _count(client, f"/steering/votes/{small.id}/result")
     many = _count(client, f"/steering/votes/{large.id}/result")
     assert few == many, (few, many)
+    # Once recorded, with an override and the waitlist's next application named.
+    from coalition.grants import decisions
+
+    for vote, apps in ((small, small_apps), (large, large_apps)):
+        decisions.apply_result(vote, actor=staff, overrides={apps[0].id: ("waitlisted", "Why.")})
+    db.session.flush()
+    few = _count(client, f"/steering/votes/{small.id}/result")
+    many = _count(client, f"/steering/votes/{large.id}/result")
+    assert few == many, (few, many)
+    page = client.get(f"/steering/votes/{large.id}/result").get_data(as_text=True)
+    assert 'id="move-h"' in page and "Override" in page
+
+
+def test_an_open_vote_keeps_only_its_frozen_parts(client, login, app):
+    """The roll's seats and the shortlist are read once per worker; recusals, counts and
+    votes, which change while the vote is open, are read on every request."""
+    from coalition.steering import sheets
+
+    seats = [make_seat() for _ in range(3)]
+    sitter = seats[0].representative
+    sitter.totp_secret, sitter.totp_enabled_at = "JBSWY3DPEHPK3PXP", NOW
+    vote, apps = _vote(seats[1:], 2)
+    db.session.flush()
+    login(sitter)
+    path = f"/steering/votes/{vote.id}"
+    app.config["VOTE_FROZEN_CACHE_SECONDS"] = 600
+    sheets.forget_result_sheets()
+    try:
+        cold = _count(client, path)
+        warm = _count(client, path)
+        assert warm == cold - 2
+        page = client.get(path).get_data(as_text=True)
+        assert "2 / 3" in page and apps[0].title in page
+        # A vote cast since shows in the counts; a conflict declared since hides the
+        # application from this sitter.
+        voting.declare(vote, apps[0], sitter, conflict=True, description="Board member")
+        voting.declare(vote, apps[1], sitter, conflict=False)
+        vote_as(vote, seats[0], apps[1], Choice.APPROVE)
+        page = client.get(path).get_data(as_text=True)
+        assert apps[0].title not in page and "3 / 3" in page
+    finally:
+        app.config.pop("VOTE_FROZEN_CACHE_SECONDS", None)
+        sheets.forget_result_sheets()

@@ -158,23 +158,24 @@ def test_the_result_never_depends_on_the_order_of_votes(case, rnd):
 @given(ballots(), st.sampled_from([a[0] for a in APPS]), st.none() | choice_st)
 def test_a_recused_seat_never_changes_quorum_or_result(case, app_id, extra_choice):
     n_seats, votes, recused, budget = case
-    before = _outcomes(
-        voting.compute_results(
-            _transient_roll(n_seats, recused),
-            APPS,
-            [(s, a, c) for (s, a), c in votes.items()],
-            budget,
-        )
-    )
-    # One more seat, recused from ``app_id`` (and voting on it or not), changes nothing there.
-    extra = n_seats + 1
-    roll = _transient_roll(extra, recused | {(extra, app_id)})
     listed = [(s, a, c) for (s, a), c in votes.items()]
-    if extra_choice is not None:
-        listed.append((extra, app_id, extra_choice))
-    after = _outcomes(voting.compute_results(roll, APPS, listed, budget))
-    assert after[app_id][2] == before[app_id][2]  # the same quorum base and counts
-    assert after[app_id][:2] == before[app_id][:2]
+    alone = _outcomes(
+        voting.compute_results(_transient_roll(n_seats, recused), APPS, listed, budget)
+    )
+    extra = n_seats + 1
+    voted = listed + ([(extra, app_id, extra_choice)] if extra_choice is not None else [])
+    # One more seat, recused from ``app_id``: its vote there (cast before the recusal)
+    # changes nothing anywhere, and the quorum base and counts there stay as without it.
+    # (It sits on the other applications, whose counts, and through the funding line
+    # whose outcomes, it may change.)
+    roll = _transient_roll(extra, recused | {(extra, app_id)})
+    without_vote = _outcomes(voting.compute_results(roll, APPS, listed, budget))
+    after = _outcomes(voting.compute_results(roll, APPS, voted, budget))
+    assert after == without_vote
+    assert after[app_id][2] == alone[app_id][2]
+    # Recused from every application, the extra seat changes no result at all.
+    everywhere = _transient_roll(extra, recused | {(extra, a[0]) for a in APPS})
+    assert _outcomes(voting.compute_results(everywhere, APPS, voted, budget)) == alone
 
 
 @settings(max_examples=100, deadline=None)

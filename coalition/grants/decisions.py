@@ -168,6 +168,53 @@ def apply_result(
     return decided
 
 
+# -- Overrides ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverrideMark:
+    """A decision staff recorded against a vote's result, with its written reason."""
+
+    vote_id: int
+    application_id: int
+    decision: ApplicationStatus
+    result: Outcome
+    reason: str
+    decided_at: datetime
+
+
+def overrides_for(application_ids) -> dict[int, list[OverrideMark]]:
+    """{application_id: its overridden decisions, oldest first} (one query). For the
+    pages that show a decision to staff and the steering group; never to the applicant."""
+    ids = [i for i in application_ids if i is not None]
+    if not ids:
+        return {}
+    out: dict[int, list[OverrideMark]] = {}
+    for row in db.session.execute(
+        sa.select(
+            VoteItem.vote_id,
+            VoteItem.application_id,
+            VoteItem.decision,
+            VoteItem.outcome,
+            VoteItem.override_reason,
+            VoteItem.decided_at,
+        )
+        .where(VoteItem.application_id.in_(ids), VoteItem.override_reason.is_not(None))
+        .order_by(VoteItem.decided_at, VoteItem.id)
+    ):
+        out.setdefault(row[1], []).append(
+            OverrideMark(
+                vote_id=row[0],
+                application_id=row[1],
+                decision=ApplicationStatus(row[2]),
+                result=Outcome(row[3]),
+                reason=row[4],
+                decided_at=row[5],
+            )
+        )
+    return out
+
+
 # -- The waitlist --------------------------------------------------------------------------
 
 
@@ -180,12 +227,36 @@ def budget_left(round_: Round) -> int:
     return round_.budget - int(spent or 0)
 
 
-def next_on_waitlist(round_: Round) -> int | None:
-    """The best-ranked waitlisted application of the round."""
-    for row in round_ranking(round_).rows:
-        if row.status == ApplicationStatus.WAITLISTED:
-            return row.application_id
-    return None
+@dataclass(frozen=True)
+class WaitlistHead:
+    """The waitlisted application that moves up next, and whether the budget left covers it."""
+
+    application_id: int
+    title: str | None
+    rank: int
+    requested_amount: int
+    budget_left: int
+
+    @property
+    def fits(self) -> bool:
+        return self.requested_amount <= self.budget_left
+
+
+def waitlist_head(round_: Round) -> WaitlistHead | None:
+    """The best-ranked waitlisted application of the round (the only one that may move
+    up), with the budget left; None when nothing is waitlisted."""
+    row = next(
+        (r for r in round_ranking(round_).rows if r.status == ApplicationStatus.WAITLISTED), None
+    )
+    if row is None:
+        return None
+    return WaitlistHead(
+        application_id=row.application_id,
+        title=row.title,
+        rank=row.rank,
+        requested_amount=row.requested_amount or 0,
+        budget_left=budget_left(round_),
+    )
 
 
 def move_up(
@@ -200,9 +271,10 @@ def move_up(
         raise DomainError(_("Only a waitlisted application moves up."))
     round_ = application.round
     db.session.execute(sa.select(Round.id).where(Round.id == round_.id).with_for_update())
-    if next_on_waitlist(round_) != application.id:
+    head = waitlist_head(round_)
+    if head is None or head.application_id != application.id:
         raise DomainError(_("Waitlisted applications move up in ranking order."))
-    if (application.requested_amount or 0) > budget_left(round_):
+    if not head.fits:
         raise DomainError(_("The round's budget left does not cover this application."))
     transition(
         application,

@@ -242,6 +242,16 @@ class RoundForm(FlaskForm):
         _l("Blind review"),
         description=_l("Reviewers do not see who applies."),
     )
+    appeal_days = IntegerField(
+        _l("Appeal period (days)"),
+        default=14,
+        description=_l("A rejected applicant may appeal once within this many days."),
+        validators=[
+            DataRequired(_l("Give a number of days from 1 to 90.")),
+            NumberRange(min=1, max=90, message=_l("Give a number of days from 1 to 90.")),
+        ],
+        render_kw={"inputmode": "numeric"},
+    )
     criteria = FieldList(
         FormField(CriterionForm),
         label=_l("Rubric"),
@@ -329,6 +339,7 @@ class RoundForm(FlaskForm):
             "required_attachments": list(self.required_attachments.data or []),
             "reviewers_per_application": self.reviewers_per_application.data,
             "blind_review": bool(self.blind_review.data),
+            "appeal_days": self.appeal_days.data,
         }
 
     def add_blank_rows(self, count: int) -> None:
@@ -353,6 +364,7 @@ class RoundForm(FlaskForm):
         self.required_attachments.data = list(round_.required_attachments or [])
         self.reviewers_per_application.data = round_.reviewers_per_application
         self.blind_review.data = round_.blind_review
+        self.appeal_days.data = round_.appeal_days
         while self.criteria.entries:
             self.criteria.pop_entry()
         for criterion in round_.criteria:

@@ -46,7 +46,10 @@ ROUND_FIELDS = (
     "required_attachments",
     "reviewers_per_application",
     "blind_review",
+    "appeal_days",
 )
+# How long a rejected applicant may appeal, in days (the round's own; 14 unless set).
+APPEAL_DAYS_MIN, APPEAL_DAYS_MAX = 1, 90
 # Once reviewers score against the rubric, it no longer changes.
 RUBRIC_FROZEN = frozenset({RoundPhase.IN_REVIEW, RoundPhase.DECIDED, RoundPhase.ARCHIVED})
 
@@ -212,6 +215,16 @@ def _check_round(fund: Fund, values: dict[str, Any], criteria: list[dict], round
         )
     if not 1 <= values["reviewers_per_application"] <= 10:
         raise DomainError(_("Choose between 1 and 10 reviewers."), "reviewers_per_application")
+    appeal_days = values.get("appeal_days")
+    if appeal_days is not None and not APPEAL_DAYS_MIN <= appeal_days <= APPEAL_DAYS_MAX:
+        raise DomainError(
+            _(
+                "Give an appeal period of %(min)d to %(max)d days.",
+                min=APPEAL_DAYS_MIN,
+                max=APPEAL_DAYS_MAX,
+            ),
+            "appeal_days",
+        )
     if not criteria:
         raise DomainError(_("Give the rubric at least one criterion."), "criteria")
     if any(int(c["weight"]) < 1 for c in criteria):
@@ -248,6 +261,8 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
     # Kept in the order of AttachmentKind, so that the same choice compares equal.
     clean["required_attachments"] = [kind.value for kind in AttachmentKind if kind.value in wanted]
     clean["blind_review"] = bool(clean["blind_review"])
+    if clean["appeal_days"] is None:
+        del clean["appeal_days"]  # not given: the round keeps its period (14 days when new)
     return clean
 
 

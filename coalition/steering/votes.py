@@ -23,7 +23,7 @@ from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants import decisions
 from coalition.grants.decision_models import Appeal
-from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
+from coalition.grants.models import Application, ApplicationStatus, DomainError, Fund, Round
 from coalition.grants.money import format_money
 from coalition.grants.review_models import ConflictDeclaration, Review, ReviewStatus
 from coalition.grants.reviews import declarations_for
@@ -33,8 +33,8 @@ from coalition.inputs import bounded_int, page_number
 from coalition.members.models import Member
 from coalition.policy import authorize, can, permission_required
 from coalition.steering import seats as seat_ops
-from coalition.steering import voting
-from coalition.steering.models import Choice, SeatVote, Vote, VoteItem, VoteStatus
+from coalition.steering import sheets, voting
+from coalition.steering.models import Choice, Vote, VoteItem, VoteStatus
 
 bp = Blueprint("votes", __name__)
 
@@ -44,7 +44,16 @@ def _user():
 
 
 def _vote(vote_id: int) -> Vote:
-    vote = db.session.get(Vote, vote_id)
+    """The vote with its round and fund in one query (the round's criteria and the fund's
+    countries, which the vote's pages do not show, load only if asked for)."""
+    vote = db.session.get(
+        Vote,
+        vote_id,
+        options=[
+            joinedload(Vote.round).lazyload(Round.criteria),
+            joinedload(Vote.round).joinedload(Round.fund).lazyload(Fund.country_rows),
+        ],
+    )
     if vote is None:
         abort(404)
     return vote
@@ -196,53 +205,22 @@ def _page_number() -> int:
     return page_number()
 
 
-def _shortlist(vote: Vote, *, page: int | None = None):
-    """The vote's items in ranking order, with only what the lists show of their
-    applications; one page of ``PER_PAGE`` when ``page`` is given (two queries)."""
-    query = (
-        sa.select(VoteItem)
-        .where(VoteItem.vote_id == vote.id)
-        .options(
-            joinedload(VoteItem.application)
-            .load_only(
-                Application.id,
-                Application.title,
-                Application.org_name,
-                Application.status,
-                Application.applicant_id,
-            )
-            .lazyload(Application.round),
-            joinedload(VoteItem.application).lazyload(Application.country_rows),
-        )
-        .order_by(VoteItem.rank, VoteItem.application_id)
-    )
-    if page is None:
-        return list(db.session.scalars(query))
-    return db.paginate(query, page=page, per_page=PER_PAGE, error_out=False)
-
-
-def _funding_line(vote: Vote) -> dict[int, bool]:
-    """{application_id: above the funding line} over the whole shortlist (one query)."""
-    running, above = 0, {}
-    for application_id, amount in db.session.execute(
-        sa.select(VoteItem.application_id, VoteItem.requested_amount)
-        .where(VoteItem.vote_id == vote.id)
-        .order_by(VoteItem.rank, VoteItem.application_id)
-    ):
-        running += amount
-        above[application_id] = running <= vote.round.budget
-    return above
-
-
 @bp.route("/steering/votes/<int:vote_id>")
 @login_required
 def show(vote_id: int):
+    """The shortlist with how many seats voted on each, and this person's ballot.
+
+    Plain rows in a fixed number of queries (``coalition.steering.sheets``):
+    the roll and its recusals, the whole shortlist (for the funding line, the
+    progress and the declarations), this page's votes and this person's
+    declarations and progress.
+    """
     vote = _vote(vote_id)
     authorize("votes.read", vote, hide=True)
     user = _user()
-    roll = voting.load_roll(vote)
-    page = _shortlist(vote, page=_page_number())
-    items = page.items
+    seats, lines = sheets.frozen_lines(vote)
+    roll = sheets.light_roll(vote.id, seats)
+    page = sheets.paged(lines, _page_number(), PER_PAGE)
     my_seats = roll.seats_of(user.id)
     is_open = vote.is_open()
     declared = set()
@@ -254,12 +232,19 @@ def show(vote_id: int):
                 .where(VoteItem.vote_id == vote.id, ConflictDeclaration.user_id == user.id)
             )
         )
-    page_ids = [i.application_id for i in items]
-    mine = voting.own_votes(vote, user, roll, page_ids) if my_seats else {}
-    counts = voting.seats_voted(vote, page_ids)
-    above = _funding_line(vote)
+    page_ids = [i.application_id for i in page.items]
+    counts = sheets.seats_voted(vote.id, page_ids)
+    mine = (
+        {
+            (cast.seat_id, cast.application_id): cast
+            for cast in sheets.casts(vote.id, page_ids, [s.id for s in my_seats])
+        }
+        if my_seats
+        else {}
+    )
+    above = sheets.funding_line(lines, vote.round.budget)
     rows = []
-    for item in items:
+    for item in page.items:
         app_id = item.application_id
         cells = []
         for seat in my_seats:
@@ -284,8 +269,8 @@ def show(vote_id: int):
             }
         )
     undeclared = (
-        [i for i in _shortlist(vote) if i.application_id not in declared]
-        if my_seats and is_open and len(declared) < len(above)
+        [i for i in lines if i.application_id not in declared]
+        if my_seats and is_open and len(declared) < len(lines)
         else []
     )
     return render_template(
@@ -296,7 +281,9 @@ def show(vote_id: int):
         roll=roll,
         my_seats=my_seats,
         undeclared=undeclared,
-        progress=voting.progress(vote, user.id, roll, list(above)) if my_seats else [],
+        progress=voting.progress(vote, user.id, roll, [i.application_id for i in lines])
+        if my_seats
+        else [],
         is_open=is_open,
         money=_money_once(),
         choices=list(Choice),
@@ -362,12 +349,23 @@ def application(vote_id: int, application_id: int):
     )
 
 
+def _closed_for(vote: Vote):
+    """A declaration or ballot from someone who may not sit on ``vote`` now: when the vote
+    has closed and they may read it (a sitter whose form arrived late), a redirect to it
+    with the message that votes are no longer accepted; else nothing to see (404)."""
+    if not vote.is_open() and can(_user(), "votes.read", vote):
+        flash(_("The vote has closed: votes are no longer accepted."), "error")
+        return redirect(url_for("votes.show", vote_id=vote.id))
+    abort(404)
+
+
 @bp.route("/steering/votes/<int:vote_id>/declare", methods=["POST"])
 @login_required
 def declare(vote_id: int):
     """Declarations on the whole shortlist (one form), or on one application."""
     vote = _vote(vote_id)
-    authorize("votes.sit", vote, hide=True)
+    if not can(_user(), "votes.sit", vote):
+        return _closed_for(vote)
     shortlist = voting.item_ids(vote)
     answers = {}
     for application_id in shortlist:
@@ -426,7 +424,8 @@ def _ballot_from(form, shortlist, seat_ids):
 def ballot(vote_id: int):
     """Votes for one application or the whole shortlist, for the seats this person sits for."""
     vote = _vote(vote_id)
-    authorize("votes.sit", vote, hide=True)
+    if not can(_user(), "votes.sit", vote):
+        return _closed_for(vote)
     user = _user()
     shortlist = set(voting.item_ids(vote))
     seat_ids = {s.id for s in voting.load_roll(vote).seats_of(user.id)}
@@ -469,17 +468,23 @@ def close(vote_id: int):
 @bp.route("/steering/votes/<int:vote_id>/result")
 @login_required
 def result(vote_id: int):
+    """The closed vote's record: the roll, the recusals, and per application the votes by
+    seat, the quorum, the outcome with its rule, and the decision recorded.
+
+    What never changes after closing is read once per worker
+    (``sheets.cached_result_sheet``); the decisions and appeals of this page's
+    applications are read on every request.
+    """
     vote = _vote(vote_id)
     authorize("votes.read_result", vote, hide=True)
-    roll = voting.load_roll(vote)
-    page = _shortlist(vote, page=_page_number())
-    items = page.items
-    page_ids = [i.application_id for i in items]
-    by_cell = {
-        (v.vote_seat_id, v.application_id): v
-        for v in db.session.scalars(
-            sa.select(SeatVote).where(
-                SeatVote.vote_id == vote.id, SeatVote.application_id.in_(page_ids)
+    sheet = sheets.cached_result_sheet(vote)
+    page = sheets.paged(sheet.items, _page_number(), PER_PAGE)
+    page_ids = [i.application_id for i in page.items]
+    recorded = {
+        row[0]: row
+        for row in db.session.execute(
+            sa.select(VoteItem.application_id, VoteItem.decision, VoteItem.override_reason).where(
+                VoteItem.vote_id == vote.id, VoteItem.application_id.in_(page_ids)
             )
         )
     }
@@ -490,46 +495,49 @@ def result(vote_id: int):
     # Each cell's words, translated once for the whole page.
     labels = {choice: str(choice.label) for choice in Choice}
     recused, absent, by_alternate = _("Recused"), _("Did not vote"), _("by the alternate")
+    with_alternate = {choice: f"{text} ({by_alternate})" for choice, text in labels.items()}
     rows = []
-    for item in items:
-        cells = []
-        for seat in roll.seats:
-            cast = by_cell.get((seat.id, item.application_id))
-            if roll.seat_recused(seat, item.application_id):
-                cells.append((seat.seat_name, recused, ""))
-            elif cast is None:
-                cells.append((seat.seat_name, absent, ""))
-            else:
-                text = labels[cast.choice]
-                if cast.cast_by_id is not None and cast.cast_by_id == seat.alternate_id:
-                    text = f"{text} ({by_alternate})"
-                cells.append((seat.seat_name, text, cast.note or ""))
-        rows.append({"item": item, "cells": cells, "appeal": appeals.get(item.application_id)})
-    titles = {}
-    if roll.recusals:
-        for application_id, title in db.session.execute(
-            sa.select(Application.id, Application.title).where(
-                Application.id.in_({r.application_id for r in roll.recusals})
+    for item in page.items:
+        cells = [
+            (
+                cell.seat_name,
+                recused
+                if cell.recused
+                else absent
+                if cell.choice is None
+                else (with_alternate if cell.by_alternate else labels)[cell.choice],
+                cell.note or "",
             )
-        ):
-            titles[application_id] = title
+            for cell in sheet.cells[item.application_id]
+        ]
+        _app_id, decision, override_reason = recorded.get(item.application_id, (None, None, None))
+        rows.append(
+            {
+                "item": item,
+                "cells": cells,
+                "decision": decision,
+                "override_reason": override_reason,
+                "appeal": appeals.get(item.application_id),
+            }
+        )
+    manage = can(current_user, "votes.manage")
     return render_template(
         "steering/votes/result.html",
         vote=vote,
         page=page,
         rows=rows,
-        roll=roll,
-        titles=titles,
+        sheet=sheet,
+        manage=manage,
         money=_money_once(),
         decisions_choices=decisions.DECISIONS,
-        next_waitlisted=_next_waitlisted(vote),
+        waitlist_head=_waitlist_head(vote) if manage else None,
     )
 
 
-def _next_waitlisted(vote: Vote) -> int | None:
-    """The application staff may move up next: looked for only when staff read the
-    result and the round has a waitlist (the round's ranking is three queries)."""
-    if not vote.applied_at or not can(current_user, "votes.manage"):
+def _waitlist_head(vote: Vote):
+    """What staff may move up next from the round's waitlist, once this vote's result is
+    recorded: looked for only when the round has a waitlist (the ranking is three queries)."""
+    if not vote.applied_at:
         return None
     waiting = db.session.scalar(
         sa.select(Application.id)
@@ -539,7 +547,7 @@ def _next_waitlisted(vote: Vote) -> int | None:
         )
         .limit(1)
     )
-    return decisions.next_on_waitlist(vote.round) if waiting is not None else None
+    return decisions.waitlist_head(vote.round) if waiting is not None else None
 
 
 @bp.route("/steering/votes/<int:vote_id>/apply", methods=["POST"])
@@ -628,6 +636,39 @@ def decision_feedback(application):
     if not can(current_user, "decisions.read_feedback", application):
         return None
     return decisions.feedback_for(application)
+
+
+def _readable_overrides(applications) -> dict:
+    """{application_id: [override, ...]} of ``applications``' (objects or rows with an
+    ``id``) decisions that overrode a
+    vote's result, keeping those the viewer may read: where they may read the vote's view
+    of the application (staff; steering members not recused from it). Never to the
+    applicant. One query, and a roll check per override for steering members."""
+    by_id = {a.id: a for a in applications}
+    out: dict = {}
+    if not by_id or not current_user.is_authenticated:
+        return out
+    for application_id, marks in decisions.overrides_for(list(by_id)).items():
+        application = by_id[application_id]
+        if not isinstance(application, Application):  # a list's plain row
+            application = db.session.get(Application, application_id)
+        for mark in marks:
+            vote = db.session.get(Vote, mark.vote_id)
+            if can(current_user, "votes.read_application", (vote, application)):
+                out.setdefault(application_id, []).append(mark)
+    return out
+
+
+@bp.app_template_global()
+def decision_overrides(application) -> list:
+    """For the application page: its overridden decisions, when the viewer may read them."""
+    return _readable_overrides([application]).get(application.id, [])
+
+
+@bp.app_template_global()
+def overridden_in(applications) -> dict:
+    """For a list of applications: {application_id: [override, ...]} the viewer may read."""
+    return _readable_overrides(applications)
 
 
 @bp.app_template_global()

@@ -823,11 +823,20 @@ def progress(
             .group_by(SeatVote.vote_seat_id)
         ).all()
     )
+    listed = set(shortlist)
     return [
         Progress(
             seat=seat,
             voted=cast_by_seat.get(seat.id, 0),
-            due=sum(1 for a in shortlist if not roll.seat_recused(seat, a)),
+            # The shortlist less the applications this seat is recused from.
+            due=len(listed)
+            - sum(
+                1
+                for seat_id, application_id in roll.recused
+                if seat_id == seat.id
+                and application_id in listed
+                and roll.seat_recused(seat, application_id)
+            ),
         )
         for seat in mine
     ]

@@ -107,3 +107,65 @@ def test_vote_and_result_pages_have_no_axe_violations(page, make_user, language)
     page.goto(f"/steering/votes/{ids['vote']}/result")
     audit(page, language, "result", found)
     assert not found, report(found)
+
+
+@pytest.mark.browser
+@pytest.mark.committing
+@pytest.mark.parametrize("language", ["en", "ar"])
+def test_staff_result_with_move_up_and_override_has_no_axe_violations(page, make_user, language):
+    """Staff's view: the move-up form at the top of the result, the decisions recorded
+    with an override, and the override in the application's history."""
+    from coalition.grants import decisions
+    from coalition.grants.models import ApplicationStatus
+    from coalition.steering.models import Vote
+
+    staff = make_user(Role.CONVENOR, two_factor=True, email=f"staff-{language}@example.org")
+    sitter = make_user(Role.STEERING, two_factor=True, email=f"seat-{language}@example.org")
+    round_ = make_round(budget=2_000_000)
+    apps = [
+        make_application(round_, title=f"Election archive {n} ({language})", amount=amount)
+        for n, amount in enumerate((1_000_000, 1_500_000, 1_500_000))
+    ]
+    member = make_seat_member()
+    db.session.add(SteeringSeat(member_id=member.id, representative_id=sitter.id))
+    db.session.flush()
+    vote = voting.open_vote(
+        round_,
+        closes_at=NOW + timedelta(days=3),
+        actor=None,
+        application_ids=[a.id for a in apps],
+        now=NOW,
+    )
+    seat_id = voting.load_roll(vote).seats[0].id
+    for application in apps:
+        voting.declare(vote, application, sitter, conflict=False, now=NOW)
+        voting.cast(
+            vote,
+            seat_id=seat_id,
+            application_id=application.id,
+            user=sitter,
+            choice=Choice.APPROVE,
+            now=NOW,
+        )
+    voting.close(vote, now=vote.closes_at)
+    decisions.apply_result(
+        vote, actor=staff, overrides={apps[2].id: ("rejected", "Outside the call's scope.")}
+    )
+    apps[0].status = ApplicationStatus.WITHDRAWN  # budget frees
+    ids = {"vote": vote.id, "overridden": apps[2].id, "secret": staff.totp_secret}
+    email = staff.email
+    db.session.commit()
+    db.session.rollback()
+    found: dict[str, list[dict]] = {}
+    _sign_in(page, email, ids["secret"])
+    if language != "en":
+        choose_language(page, language)
+    page.goto(f"/steering/votes/{ids['vote']}/result")
+    assert page.locator("#move-up").count() == 1
+    audit(page, language, "result (staff)", found)
+    page.goto(f"/applications/{ids['overridden']}")
+    assert page.locator(".timeline .badge").count() == 1
+    audit(page, language, "overridden application", found)
+    assert not found, report(found)
+    db.session.expire_all()
+    assert db.session.get(Vote, ids["vote"]).applied_at is not None
