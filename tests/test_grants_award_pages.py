@@ -598,3 +598,27 @@ def test_a_reduction_leads_to_the_waitlist(client, login, staff, round_):
     assert response.headers["Location"].endswith(f"/grants/rounds/{round_.id}/waitlist")
     db.session.expire_all()
     assert db.session.get(Award, grant.id).amount == 800_000
+
+
+def test_the_round_ranking_shows_what_is_awarded_against_the_funding_line(
+    client, login, make_user, staff, round_
+):
+    from coalition.grants.models import RoundPhase
+
+    round_.phase = RoundPhase.DECIDED
+    grant = award(approved(round_, amount=1_000_000))
+    dropped = award(approved(round_, amount=600_000))
+    ops.mark_paid(dropped.tranches[0], actor=None, paid_on=TODAY, reference="T")
+    ops.cancel(dropped, actor=None, reason="Closed.")
+    db.session.commit()
+    path = f"/grants/rounds/{round_.id}/review"
+    for person in (staff, make_user(Role.STEERING, two_factor=True)):
+        login(person)
+        page = client.get(path).get_data(as_text=True)
+        # The grant's 10,000 and the 3,000 paid of the cancelled one.
+        assert "<dt>Awarded</dt><dd>$13,000.00" in page, page
+        assert "<dt>Above the funding line</dt>" in page
+    ops.amend(grant, actor=None, reason="Less travel.", version=None, amount=800_000,
+              tranches=[ops.TrancheInput(TODAY, 800_000)], reduction_reason="Travel.")  # fmt: skip
+    db.session.commit()
+    assert "<dt>Awarded</dt><dd>$11,000.00" in client.get(path).get_data(as_text=True)
