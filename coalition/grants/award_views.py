@@ -676,7 +676,7 @@ def money():
     return render_template(
         "grants/money.html",
         figures=ops.cached_figures_of_funds(funds, ops.today_utc()),
-        money=format_money,
+        money=money_formatter(),
     )
 
 
