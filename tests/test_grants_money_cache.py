@@ -115,3 +115,33 @@ def test_a_change_in_another_worker_shows_on_the_next_view(app, db_url, make_use
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_an_audit_row_committed_out_of_order_still_shows(client, make_user, kept):
+    """A transaction that numbered its audit row before another and committed after it
+    (as PostgreSQL allows) still refreshes the kept figures."""
+    from coalition import audit
+    from coalition.audit.models import AuditEntry
+
+    round_ = make_round(budget=3_000_000)
+    grant = award(approved(round_, amount=1_000_000))
+    db.session.commit()
+    sign_in_as(client, make_user(Role.CONVENOR, two_factor=True))
+    # A number taken and not yet committed: a gap below the newest row.
+    late = audit.record("award.tranche_paid", grant)
+    db.session.flush()
+    late_id = late.id
+    db.session.delete(late)
+    audit.record("account.viewed", None)
+    db.session.commit()
+    assert figure(client.get("/grants/money").get_data(as_text=True), "Paid") == "$0.00"
+    # The late transaction commits: a tranche paid, its audit row under the newest.
+    db.session.execute(
+        sa.update(Tranche)
+        .where(Tranche.id == grant.tranches[0].id)
+        .values(paid_on=TODAY, payment_reference="LATE-1")
+    )
+    db.session.add(AuditEntry(id=late_id, action="award.tranche_paid", object_type="Award"))
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.max(AuditEntry.id))) > late_id
+    assert figure(client.get("/grants/money").get_data(as_text=True), "Paid") == "$5,000.00"

@@ -917,17 +917,33 @@ def fund_figures(fund: Fund, today: date | None = None) -> MoneyFigures:
 MONEY_CACHE_SECONDS = 60
 
 
+# How far below the newest audit row a row committed late is still noticed.
+AUDIT_WINDOW = 1_000
+
+
 def money_fingerprint(funds: list[Fund], today: date) -> tuple:
     """What changes whenever the figures may: the day (a report falls overdue as it
-    passes), the funds' budgets, and the newest audit row. Every change that moves
-    a figure (an award, an amendment, a cancellation, a tranche paid, a report
+    passes), the funds' budgets, and the audit rows. Every change that moves a
+    figure (an award, an amendment, a cancellation, a tranche paid, a report
     submitted, accepted or sent back, a round's budget edited or a round added)
     goes through an operation that writes an audit row in the same transaction.
-    One cheap query (the audit table's key)."""
+
+    The newest row's number alone would miss a transaction that took its number
+    before another one and committed after it (PostgreSQL numbers rows as they
+    are written, not as they are committed): the count of the rows numbered
+    within ``AUDIT_WINDOW`` of the newest grows when it commits. One query, on
+    the audit table's key."""
     from coalition.audit.models import AuditEntry
 
-    newest = db.session.scalar(sa.select(sa.func.max(AuditEntry.id)))
-    return (today, newest, tuple((f.id, f.total_budget, f.name, f.currency) for f in funds))
+    newest = sa.select(sa.func.max(AuditEntry.id)).scalar_subquery()
+    recent = (
+        sa.select(sa.func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.id > newest - AUDIT_WINDOW)
+        .scalar_subquery()
+    )
+    audit_rows = tuple(db.session.execute(sa.select(newest, recent)).one())
+    return (today, audit_rows, tuple((f.id, f.total_budget, f.name, f.currency) for f in funds))
 
 
 def cached_figures_of_funds(funds: list[Fund], today: date | None = None) -> list[FundFigures]:
