@@ -507,9 +507,8 @@ def test_the_waitlist_after_a_cancellation(client, login, staff, round_):
     assert db.session.get(Application, waiting.id).status == ApplicationStatus.APPROVED
 
 
-def test_the_money_page_fund_total_is_the_cores(app, round_):
-    from coalition.grants.award_views import _fund_total
-    from coalition.grants.models import Round
+def test_the_money_figures_of_a_fund_and_its_rounds(app, round_):
+    from coalition.grants.models import Fund, Round
 
     second = Round(
         fund=round_.fund,
@@ -521,16 +520,43 @@ def test_the_money_page_fund_total_is_the_cores(app, round_):
         min_grant=1,
         max_grant=2_000_000,
     )
-    db.session.add(second)
+    other_fund = Fund(name="Other fund", currency="EUR", total_budget=9_000_000)
+    db.session.add_all([second, other_fund])
     db.session.flush()
-    paid = award(approved(round_, amount=1_000_000))
+    paid = award(approved(round_, amount=1_000_000))  # two tranches of 500,000
     ops.mark_paid(paid.tranches[0], actor=None, paid_on=TODAY, reference="T")
-    ops.cancel(award(approved(second, amount=600_000)), actor=None, reason="Closed.")
+    dropped = award(approved(second, amount=600_000))
+    ops.mark_paid(dropped.tranches[0], actor=None, paid_on=TODAY, reference="U")
+    ops.cancel(dropped, actor=None, reason="Closed.")  # commits the 300,000 paid
     late = award(approved(second, amount=400_000))
     late.reports[0].due_on = TODAY - timedelta(days=3)
     db.session.flush()
     fund = round_.fund
-    assert _fund_total(fund, ops.round_figures(fund)) == ops.fund_figures(fund)
+    later = TODAY + timedelta(days=1)
+    first_figures, second_figures = ops.round_figures(fund, later)
+    assert (first_figures.round_id, second_figures.round_id) == (round_.id, second.id)
+    assert (first_figures.awarded, first_figures.paid, first_figures.grants) == (
+        1_000_000, 500_000, 1,
+    )  # fmt: skip
+    assert (first_figures.reports_due, first_figures.reports_overdue) == (2, 0)
+    # The cancelled grant holds what was paid of it; its reports count no more.
+    assert (second_figures.awarded, second_figures.paid, second_figures.grants) == (
+        700_000, 300_000, 2,
+    )  # fmt: skip
+    assert (second_figures.reports_due, second_figures.reports_overdue) == (1, 1)
+    assert second_figures.still_to_pay == 400_000
+    assert second_figures.left_to_award == 1_300_000
+    total = ops.fund_figures(fund, later)
+    assert (total.budget, total.awarded, total.paid, total.grants) == (
+        fund.total_budget, 1_700_000, 800_000, 3,
+    )  # fmt: skip
+    assert (total.reports_due, total.reports_overdue) == (3, 1)
+    # Every fund in one query: a fund without rounds has zero everywhere.
+    both = ops.figures_of_funds([fund, other_fund], later)
+    assert [f.fund_id for f in both] == [fund.id, other_fund.id]
+    assert both[0].total == total and both[0].rounds == [first_figures, second_figures]
+    assert both[1].rounds == [] and both[1].total.awarded == 0
+    assert both[1].total.left_to_award == 9_000_000
 
 
 def test_s22_staff_and_steering_downloads_of_a_report_file_are_recorded(
@@ -572,3 +598,27 @@ def test_a_reduction_leads_to_the_waitlist(client, login, staff, round_):
     assert response.headers["Location"].endswith(f"/grants/rounds/{round_.id}/waitlist")
     db.session.expire_all()
     assert db.session.get(Award, grant.id).amount == 800_000
+
+
+def test_the_round_ranking_shows_what_is_awarded_against_the_funding_line(
+    client, login, make_user, staff, round_
+):
+    from coalition.grants.models import RoundPhase
+
+    round_.phase = RoundPhase.DECIDED
+    grant = award(approved(round_, amount=1_000_000))
+    dropped = award(approved(round_, amount=600_000))
+    ops.mark_paid(dropped.tranches[0], actor=None, paid_on=TODAY, reference="T")
+    ops.cancel(dropped, actor=None, reason="Closed.")
+    db.session.commit()
+    path = f"/grants/rounds/{round_.id}/review"
+    for person in (staff, make_user(Role.STEERING, two_factor=True)):
+        login(person)
+        page = client.get(path).get_data(as_text=True)
+        # The grant's 10,000 and the 3,000 paid of the cancelled one.
+        assert "<dt>Awarded</dt><dd>$13,000.00" in page, page
+        assert "<dt>Above the funding line</dt>" in page
+    ops.amend(grant, actor=None, reason="Less travel.", version=None, amount=800_000,
+              tranches=[ops.TrancheInput(TODAY, 800_000)], reduction_reason="Travel.")  # fmt: skip
+    db.session.commit()
+    assert "<dt>Awarded</dt><dd>$11,000.00" in client.get(path).get_data(as_text=True)

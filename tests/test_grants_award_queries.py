@@ -1,5 +1,5 @@
 """The award pages' SQL query count does not grow with grants, tranches or reports:
-the staff grants list, the money page (two queries a fund: funds are few), a grant's
+the staff grants list, the money page (one query for every fund), a grant's
 page and a report's."""
 
 from __future__ import annotations

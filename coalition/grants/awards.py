@@ -191,37 +191,52 @@ def _payee_of(application: Application, payee: Payee) -> tuple[str, str | None]:
 # -- The budget rule --------------------------------------------------------------
 
 
-def _paid_per_award():
-    return (
-        sa.select(Tranche.award_id, sa.func.sum(Tranche.amount).label("paid"))
-        .where(Tranche.paid_on.is_not(None))
-        .group_by(Tranche.award_id)
+def _committed_per_round(rounds):
+    """Per round of ``rounds`` (a subquery of round ids): (round_id, committed, paid).
+
+    What a grant commits is its amount, or once cancelled what was paid of it;
+    paid is what its paid tranches hold. Two grouped scans, each read through
+    an index: the grants by round, and the paid tranches (a partial index holds
+    only those) joined to their grant.
+    """
+    cancelled = Award.status == GrantStatus.CANCELLED
+    live = (
+        sa.select(
+            Award.round_id.label("round_id"),
+            sa.func.sum(sa.case((cancelled, 0), else_=Award.amount)).label("live"),
+            sa.func.count(Award.id).label("grants"),
+        )
+        .where(Award.round_id.in_(rounds))
+        .group_by(Award.round_id)
         .subquery()
     )
-
-
-def _committed(paid):
-    """What one grant commits: its amount, or what was paid once it is cancelled."""
-    return sa.case(
-        (Award.status == GrantStatus.CANCELLED, sa.func.coalesce(paid.c.paid, 0)),
-        else_=Award.amount,
+    paid = (
+        sa.select(
+            Award.round_id.label("round_id"),
+            sa.func.sum(Tranche.amount).label("paid"),
+            sa.func.sum(sa.case((cancelled, Tranche.amount), else_=0)).label("kept"),
+        )
+        .join(Award, Award.id == Tranche.award_id)
+        .where(Tranche.paid_on.is_not(None), Award.round_id.in_(rounds))
+        .group_by(Award.round_id)
+        .subquery()
     )
+    return live, paid
 
 
 def committed_in(round_id: int, fund_id: int) -> tuple[int, int]:
     """(committed in the round, committed in the fund), in one query."""
-    paid = _paid_per_award()
-    committed = _committed(paid)
+    rounds = sa.select(Round.id).where(Round.fund_id == fund_id)
+    live, paid = _committed_per_round(rounds)
+    committed = sa.func.coalesce(live.c.live, 0) + sa.func.coalesce(paid.c.kept, 0)
     row = db.session.execute(
         sa.select(
-            sa.func.coalesce(
-                sa.func.sum(sa.case((Award.round_id == round_id, committed), else_=0)), 0
-            ),
+            sa.func.coalesce(sa.func.sum(sa.case((Round.id == round_id, committed), else_=0)), 0),
             sa.func.coalesce(sa.func.sum(committed), 0),
         )
-        .select_from(Award)
-        .join(Round, Round.id == Award.round_id)
-        .outerjoin(paid, paid.c.award_id == Award.id)
+        .select_from(Round)
+        .outerjoin(live, live.c.round_id == Round.id)
+        .outerjoin(paid, paid.c.round_id == Round.id)
         .where(Round.fund_id == fund_id)
     ).one()
     return int(row[0]), int(row[1])
@@ -791,82 +806,176 @@ class RoundFigures(MoneyFigures):
     title: str = ""
 
 
-def _figure_columns(today: date):
-    """Per grant: committed, paid, reports due (not yet late) and overdue."""
-    paid = _paid_per_award()
-    pending = (
+def figures_of_funds(funds: list[Fund], today: date | None = None) -> list[FundFigures]:
+    """Each fund with its figures and its rounds' (budget, awarded, paid, still to pay,
+    left to award; reports due and overdue), in one query whatever the number of
+    funds, rounds, grants, tranches and reports: SQL sums them, no row is loaded."""
+    today = today or today_utc()
+    funds = list(funds)
+    if not funds:
+        return []
+    rounds = sa.select(Round.id).where(Round.fund_id.in_([f.id for f in funds]))
+    live, paid = _committed_per_round(rounds)
+    open_reports = (
         sa.select(
-            GranteeReport.award_id,
+            Award.round_id.label("round_id"),
             sa.func.sum(sa.case((GranteeReport.due_on >= today, 1), else_=0)).label("due"),
             sa.func.sum(sa.case((GranteeReport.due_on < today, 1), else_=0)).label("overdue"),
         )
-        .where(GranteeReport.status.in_(OPEN_REPORT))
-        .group_by(GranteeReport.award_id)
+        .join(Award, Award.id == GranteeReport.award_id)
+        .where(
+            GranteeReport.status.in_(OPEN_REPORT),
+            Award.status == GrantStatus.ACTIVE,
+            Award.round_id.in_(rounds),
+        )
+        .group_by(Award.round_id)
         .subquery()
     )
-    active = Award.status == GrantStatus.ACTIVE
-    columns = (
-        sa.func.coalesce(sa.func.sum(_committed(paid)), 0),
-        sa.func.coalesce(sa.func.sum(paid.c.paid), 0),
-        sa.func.count(Award.id),
-        sa.func.coalesce(sa.func.sum(sa.case((active, pending.c.due), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(sa.case((active, pending.c.overdue), else_=0)), 0),
+    rows = db.session.execute(
+        sa.select(
+            Round.fund_id,
+            Round.id,
+            Round.title,
+            Round.budget,
+            sa.func.coalesce(live.c.live, 0) + sa.func.coalesce(paid.c.kept, 0),
+            sa.func.coalesce(paid.c.paid, 0),
+            sa.func.coalesce(live.c.grants, 0),
+            sa.func.coalesce(open_reports.c.due, 0),
+            sa.func.coalesce(open_reports.c.overdue, 0),
+        )
+        .outerjoin(live, live.c.round_id == Round.id)
+        .outerjoin(paid, paid.c.round_id == Round.id)
+        .outerjoin(open_reports, open_reports.c.round_id == Round.id)
+        .where(Round.fund_id.in_([f.id for f in funds]))
+        .order_by(Round.opens_at, Round.id)
+    ).all()
+    per_fund: dict[int, list[RoundFigures]] = {f.id: [] for f in funds}
+    for r in rows:
+        per_fund[r[0]].append(
+            RoundFigures(
+                round_id=r[1],
+                title=r[2],
+                budget=int(r[3]),
+                awarded=int(r[4]),
+                paid=int(r[5]),
+                grants=int(r[6]),
+                reports_due=int(r[7]),
+                reports_overdue=int(r[8]),
+            )
+        )
+    return [
+        FundFigures(
+            fund_id=fund.id,
+            name=fund.name,
+            currency=fund.currency,
+            total=_sum_of(fund.total_budget, per_fund[fund.id]),
+            rounds=per_fund[fund.id],
+        )
+        for fund in funds
+    ]
+
+
+@dataclass
+class FundFigures:
+    """A fund's figures and its rounds', as the money page shows them."""
+
+    fund_id: int
+    name: str
+    currency: str
+    total: MoneyFigures
+    rounds: list[RoundFigures]
+
+
+def _sum_of(budget: int, rounds: list[RoundFigures]) -> MoneyFigures:
+    """The fund's figures: the sum of its rounds' (every grant is in one), with its own
+    total budget."""
+    return MoneyFigures(
+        budget=int(budget),
+        awarded=sum(r.awarded for r in rounds),
+        paid=sum(r.paid for r in rounds),
+        grants=sum(r.grants for r in rounds),
+        reports_due=sum(r.reports_due for r in rounds),
+        reports_overdue=sum(r.reports_overdue for r in rounds),
     )
-    return columns, paid, pending
 
 
 def round_figures(fund: Fund, today: date | None = None) -> list[RoundFigures]:
     """Every round of the fund with its money and reports, computed in one query."""
-    today = today or today_utc()
-    columns, paid, pending = _figure_columns(today)
-    rows = db.session.execute(
-        sa.select(Round.id, Round.title, Round.budget, *columns)
-        .select_from(Round)
-        .outerjoin(Award, Award.round_id == Round.id)
-        .outerjoin(paid, paid.c.award_id == Award.id)
-        .outerjoin(pending, pending.c.award_id == Award.id)
-        .where(Round.fund_id == fund.id)
-        .group_by(Round.id, Round.title, Round.budget, Round.opens_at)
-        .order_by(Round.opens_at, Round.id)
-    ).all()
-    return [
-        RoundFigures(
-            round_id=r[0],
-            title=r[1],
-            budget=int(r[2]),
-            awarded=int(r[3]),
-            paid=int(r[4]),
-            grants=int(r[5]),
-            reports_due=int(r[6]),
-            reports_overdue=int(r[7]),
-        )
-        for r in rows
-    ]
+    return figures_of_funds([fund], today)[0].rounds
 
 
 def fund_figures(fund: Fund, today: date | None = None) -> MoneyFigures:
     """The fund's total budget, and across its rounds what is awarded, paid, still to
     pay and left to award, with the reports due and overdue. One query."""
-    today = today or today_utc()
-    columns, paid, pending = _figure_columns(today)
-    row = db.session.execute(
-        sa.select(Fund.total_budget, *columns)
-        .select_from(Fund)
-        .outerjoin(Round, Round.fund_id == Fund.id)
-        .outerjoin(Award, Award.round_id == Round.id)
-        .outerjoin(paid, paid.c.award_id == Award.id)
-        .outerjoin(pending, pending.c.award_id == Award.id)
-        .where(Fund.id == fund.id)
-        .group_by(Fund.id, Fund.total_budget)
-    ).one()
-    return MoneyFigures(
-        budget=int(row[0]),
-        awarded=int(row[1]),
-        paid=int(row[2]),
-        grants=int(row[3]),
-        reports_due=int(row[4]),
-        reports_overdue=int(row[5]),
+    return figures_of_funds([fund], today)[0].total
+
+
+# -- Keeping the money figures between page views ----------------------------------------
+
+# How long a worker keeps the figures it summed (the app setting MONEY_CACHE_SECONDS
+# overrides it; 0 sums afresh each time, as the tests do unless they set it).
+MONEY_CACHE_SECONDS = 60
+
+
+# How far below the newest audit row a row committed late is still noticed.
+AUDIT_WINDOW = 1_000
+
+
+def money_fingerprint(funds: list[Fund], today: date) -> tuple:
+    """What changes whenever the figures may: the day (a report falls overdue as it
+    passes), the funds' budgets, and the audit rows. Every change that moves a
+    figure (an award, an amendment, a cancellation, a tranche paid, a report
+    submitted, accepted or sent back, a round's budget edited or a round added)
+    goes through an operation that writes an audit row in the same transaction.
+
+    The newest row's number alone would miss a transaction that took its number
+    before another one and committed after it (PostgreSQL numbers rows as they
+    are written, not as they are committed): the count of the rows numbered
+    within ``AUDIT_WINDOW`` of the newest grows when it commits. One query, on
+    the audit table's key."""
+    from coalition.audit.models import AuditEntry
+
+    newest = sa.select(sa.func.max(AuditEntry.id)).scalar_subquery()
+    recent = (
+        sa.select(sa.func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.id > newest - AUDIT_WINDOW)
+        .scalar_subquery()
     )
+    audit_rows = tuple(db.session.execute(sa.select(newest, recent)).one())
+    return (today, audit_rows, tuple((f.id, f.total_budget, f.name, f.currency) for f in funds))
+
+
+def cached_figures_of_funds(funds: list[Fund], today: date | None = None) -> list[FundFigures]:
+    """``figures_of_funds``, or the figures this app instance (a worker) summed last if
+    nothing changed since: a change made in another worker shows on the next view
+    here too, as it writes the audit row this compares. A change made behind the
+    operations' back is seen within ``MONEY_CACHE_SECONDS``."""
+    import time
+
+    from flask import current_app
+
+    today = today or today_utc()
+    funds = list(funds)
+    seconds = current_app.config.get(
+        "MONEY_CACHE_SECONDS", 0 if current_app.testing else MONEY_CACHE_SECONDS
+    )
+    if not seconds:
+        return figures_of_funds(funds, today)
+    kept = current_app.extensions.setdefault("coalition.money_figures", {})
+    fingerprint = money_fingerprint(funds, today)
+    entry = kept.get("funds")
+    if entry is not None and entry[0] == fingerprint and entry[1] > time.monotonic():
+        return entry[2]
+    figures = figures_of_funds(funds, today)
+    kept["funds"] = (fingerprint, time.monotonic() + seconds, figures)
+    return figures
+
+
+def forget_money_figures(app=None) -> None:
+    from flask import current_app
+
+    (app or current_app).extensions.pop("coalition.money_figures", None)
 
 
 # -- The waitlist -----------------------------------------------------------------

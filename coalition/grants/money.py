@@ -88,9 +88,23 @@ def format_money(minor: int | None, currency: str) -> str:
     currency, and the common case (two decimals, groups of three) is written
     directly; anything else goes through Babel.
     """
+    return _format_in(get_locale() or Locale.parse("en"), minor, currency)
+
+
+def money_formatter(locale: Locale | None = None):
+    """``format_money`` with the reader's language looked up once: what a list page
+    passes its template to write a hundred amounts."""
+    locale = locale or get_locale() or Locale.parse("en")
+
+    def money(minor: int | None, currency: str) -> str:
+        return _format_in(locale, minor, currency)
+
+    return money
+
+
+def _format_in(locale: Locale, minor: int | None, currency: str) -> str:
     if minor is None:
         return "—"
-    locale = get_locale() or Locale.parse("en")
     shape = _money_shape(locale, currency)
     if shape is None or minor < 0:
         return _currency_pattern(locale).apply(to_major(minor), locale, currency=currency)

@@ -23,6 +23,7 @@ from coalition.countries import country_name
 from coalition.extensions import db
 from coalition.grants import assignment
 from coalition.grants import reviews as review_ops
+from coalition.grants.awards import committed_in
 from coalition.grants.models import Application, DomainError, Round, RoundPhase
 from coalition.grants.money import format_money, to_major
 from coalition.grants.review_models import (
@@ -345,6 +346,10 @@ def overview(round_id: int):
         blind=round_.blind_review,
         money=format_money,
         staff=can(current_user, "reviews.assign"),
+        # What the round's grants hold, against the funding line (one query).
+        awarded=committed_in(round_.id, round_.fund_id)[0]
+        if can(current_user, "awards.figures")
+        else None,
     )
 
 
