@@ -17,6 +17,7 @@ from coalition.accounts.models import Role
 from coalition.audit.models import AuditEntry
 from coalition.extensions import db
 from coalition.grants import awards as ops
+from coalition.grants import decisions
 from coalition.grants import grantee_reports as report_ops
 from coalition.grants.award_models import (
     GRANT_TRANSITIONS,
@@ -592,26 +593,51 @@ def test_freed_money_reaches_the_waitlist_in_ranking_order(app, make_user):
         round_, amount=600_000, waitlisted=True, submitted_at=NOW - timedelta(days=28)
     )
     third = approved(round_, amount=400_000, waitlisted=True, submitted_at=NOW - timedelta(days=27))
-    assert [e.fits for e in ops.waitlist(round_)] == [False, False, False]
+    entries, left = decisions.waitlist(round_)
+    assert left == 0 and [e.fits for e in entries] == [False, False, False]
+    assert "does not cover" in refused(decisions.move_up, first, actor=staff, reason="Early.")
 
     ops.amend(
         grant, actor=staff, reason="Smaller scope", version=grant.version, amount=1_000_000,
         reduction_reason="Smaller scope", tranches=plan(1_000_000),
     )  # fmt: skip
-    entries = ops.waitlist(round_)
+    entries, left = decisions.waitlist(round_)
+    assert left == 1_000_000
     assert [e.application_id for e in entries] == [first.id, second.id, third.id]
     # 1,000,000 free: the first does not fit; the second does, then the third.
     assert [e.fits for e in entries] == [False, True, True]
+    # The best-ranked one that fits moves up first: not the third before the second.
+    assert decisions.waitlist_head(round_).application_id == second.id
+    assert "ranking order" in refused(decisions.move_up, third, actor=staff, reason="Jump.")
+    assert "does not cover" in refused(decisions.move_up, first, actor=staff, reason="Big.")
 
-    assert "reason" in refused(ops.approve_from_waitlist, second, actor=staff, reason="")
-    ops.approve_from_waitlist(second, actor=staff, reason="Money freed by a reduction.")
+    assert "reason" in refused(decisions.move_up, second, actor=staff, reason="")
+    decisions.move_up(second, actor=staff, reason="Money freed by a reduction.")
     assert second.status == ApplicationStatus.APPROVED
-    assert second.status_changes[0].reason == "Money freed by a reduction."
+    assert second.status_changes[-1].reason == "Money freed by a reduction."
+    # Approved but not yet awarded, it holds its request: 400,000 left, the third fits.
+    entries, left = decisions.waitlist(round_)
+    assert left == 400_000 and [e.fits for e in entries] == [False, True]
     award(second)
-    assert [e.application_id for e in ops.waitlist(round_)] == [first.id, third.id]
-    assert "awarded cannot become approved" in refused(
-        ops.approve_from_waitlist, second, actor=staff, reason="again"
+    assert [e.application_id for e in decisions.waitlist(round_)[0]] == [first.id, third.id]
+    assert "Only a waitlisted application" in refused(
+        decisions.move_up, second, actor=staff, reason="again"
     )
+
+
+def test_budget_left_counts_grants_as_awarded_and_approvals_as_requested(app):
+    """One rule for the money the vote's funding line, the waitlist and moving up
+    read: a grant holds what it was awarded (less than asked, or what was paid of
+    it once cancelled), an approval not yet awarded holds what it asked for."""
+    round_ = make_round(budget=5_000_000)
+    award(approved(round_, amount=2_000_000), amount=1_500_000)  # reduced: holds 1.5M
+    pending = approved(round_, amount=1_000_000)  # approved, not yet awarded: holds 1M
+    dropped = award(approved(round_, amount=1_000_000))
+    ops.mark_paid(dropped.tranches[0], actor=None, paid_on=TODAY, reference="P")
+    ops.cancel(dropped, actor=None, reason="Closed.")  # holds the 500,000 paid
+    assert ops.money_left(round_) == 5_000_000 - 1_500_000 - 500_000
+    assert decisions.budget_left(round_) == 5_000_000 - 1_500_000 - 500_000 - 1_000_000
+    assert decisions.budget_left(round_, excluding=[pending.id]) == 3_000_000
 
 
 # -- Access ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from coalition.accounts.session import fresh_required
 from coalition.countries import country_name
 from coalition.extensions import db
 from coalition.grants import awards as ops
-from coalition.grants import files
+from coalition.grants import decisions, files
 from coalition.grants import grantee_reports as report_ops
 from coalition.grants.award_forms import (
     AmendForm,
@@ -710,11 +710,14 @@ def waitlist(round_id: int):
     round_ = db.session.get(Round, round_id)
     if round_ is None:
         abort(404)
+    entries, left = decisions.waitlist(round_)
+    head = decisions.waitlist_head(round_)
     return render_template(
         "grants/waitlist.html",
         round=round_,
-        entries=ops.waitlist(round_),
-        left=ops.money_left(round_),
+        entries=entries,
+        left=left,
+        next_id=head.application_id if head is not None and head.fits else None,
         form=WaitlistApproveForm(),
         money=format_money,
     )
@@ -733,7 +736,7 @@ def approve_waitlisted(application_id: int):
                 flash(str(error), "error")
         return redirect(url_for("awards.waitlist", round_id=application.round_id))
     try:
-        ops.approve_from_waitlist(application, actor=_me(), reason=form.reason.data)
+        decisions.move_up(application, actor=_me(), reason=form.reason.data)
     except DomainError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")

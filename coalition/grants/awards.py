@@ -1,6 +1,7 @@
 """Award operations: turning an approved application into a grant, amending and
-cancelling it, paying its tranches; the money figures of rounds and funds; the
-waitlist that money freed by a cancellation or a reduction may reach.
+cancelling it, paying its tranches; the money figures of rounds and funds, and
+the money left that a cancellation or a reduction frees (the waitlist that it
+reaches, and moving up, are ``decisions``').
 
 The budget rule: the amounts committed in a round never exceed the round's
 budget, nor those of all the fund's rounds the fund's total budget. What a
@@ -978,61 +979,10 @@ def forget_money_figures(app=None) -> None:
     (app or current_app).extensions.pop("coalition.money_figures", None)
 
 
-# -- The waitlist -----------------------------------------------------------------
-
-
-@dataclass
-class WaitlistEntry:
-    application_id: int
-    title: str | None
-    requested: int
-    rank: int
-    fits: bool  # the money left covers it, after those above it that fit
+# -- The money left -------------------------------------------------------------
 
 
 def money_left(round_: Round) -> int:
     """What can still be awarded in the round: its budget and the fund's, less what is committed."""
     in_round, in_fund = committed_in(round_.id, round_.fund_id)
     return max(0, min(round_.budget - in_round, round_.fund.total_budget - in_fund))
-
-
-def waitlist(round_: Round) -> list[WaitlistEntry]:
-    """The round's waitlisted applications in ranking order, each marked as fitting
-    the money left or not: walking down the ranking, an application fits when its
-    request is within what those above it that fit have left."""
-    from coalition.grants.scores import round_ranking
-
-    left = money_left(round_)
-    out = []
-    for row in round_ranking(round_).rows:
-        if row.status != ApplicationStatus.WAITLISTED:
-            continue
-        fits = 0 < row.requested_amount <= left
-        if fits:
-            left -= row.requested_amount
-        out.append(
-            WaitlistEntry(
-                application_id=row.application_id,
-                title=row.title,
-                requested=row.requested_amount,
-                rank=row.rank,
-                fits=fits,
-            )
-        )
-    return out
-
-
-def approve_from_waitlist(application: Application, *, actor: User | None, reason: str) -> None:
-    """Staff approve a waitlisted application, with a reason (money was freed); it may
-    then be awarded. Through the one transition table; audited."""
-    reason = _reason(reason, _("Give the reason for approving it from the waitlist."))
-    old = application.move_to(ApplicationStatus.APPROVED)
-    record_status_change(application, old, ApplicationStatus.APPROVED, actor, reason)
-    db.session.flush()
-    audit.record(
-        "application.approved_from_waitlist",
-        application,
-        actor=actor,
-        changes={"status": [old.value, ApplicationStatus.APPROVED.value]},
-        details={"reason": reason},
-    )

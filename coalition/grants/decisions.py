@@ -11,6 +11,7 @@ operation audits and flushes; none commits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from coalition import audit
 from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants.applications import transition
+from coalition.grants.awards import lock_budgets, money_left
 from coalition.grants.decision_models import Appeal, AppealOutcome
 from coalition.grants.models import Application, ApplicationStatus, DomainError, Round
 from coalition.grants.review_models import Review, ReviewStatus
@@ -218,13 +220,62 @@ def overrides_for(application_ids) -> dict[int, list[OverrideMark]]:
 # -- The waitlist --------------------------------------------------------------------------
 
 
-def budget_left(round_: Round) -> int:
-    spent = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Application.requested_amount), 0)).where(
-            Application.round_id == round_.id, Application.status.in_(FUNDED)
-        )
+def budget_left(round_: Round, *, excluding: Iterable[int] = ()) -> int:
+    """What the round can still give to approved applications: the money its grants
+    leave in the round and in the fund (``awards.money_left``: what is awarded, or
+    what was paid of a cancelled grant), less what the applications approved but not
+    yet awarded asked for (those in ``excluding`` aside).
+
+    The one rule for the budget left: the vote's funding line, the waitlist and
+    moving up all read it.
+    """
+    pending = sa.select(sa.func.coalesce(sa.func.sum(Application.requested_amount), 0)).where(
+        Application.round_id == round_.id, Application.status == ApplicationStatus.APPROVED
     )
-    return round_.budget - int(spent or 0)
+    excluding = list(excluding)
+    if excluding:
+        pending = pending.where(Application.id.not_in(excluding))
+    return max(0, money_left(round_) - int(db.session.scalar(pending) or 0))
+
+
+@dataclass(frozen=True)
+class WaitlistEntry:
+    """A waitlisted application, in ranking order, and whether the budget left covers
+    it after those above it that it covers."""
+
+    application_id: int
+    title: str | None
+    rank: int
+    requested_amount: int
+    fits: bool
+
+
+def waitlist(round_: Round) -> tuple[list[WaitlistEntry], int]:
+    """The round's waitlisted applications in ranking order, and the budget left.
+
+    Walking down the ranking, an application fits when its request is within what
+    those above it that fit have left: so staff see everything freed money reaches.
+    """
+    left = budget_left(round_)
+    remaining = left
+    entries = []
+    for row in round_ranking(round_).rows:
+        if row.status != ApplicationStatus.WAITLISTED:
+            continue
+        requested = row.requested_amount or 0
+        fits = 0 < requested <= remaining
+        if fits:
+            remaining -= requested
+        entries.append(
+            WaitlistEntry(
+                application_id=row.application_id,
+                title=row.title,
+                rank=row.rank,
+                requested_amount=requested,
+                fits=fits,
+            )
+        )
+    return entries, left
 
 
 @dataclass(frozen=True)
@@ -236,46 +287,47 @@ class WaitlistHead:
     rank: int
     requested_amount: int
     budget_left: int
-
-    @property
-    def fits(self) -> bool:
-        return self.requested_amount <= self.budget_left
+    fits: bool
 
 
 def waitlist_head(round_: Round) -> WaitlistHead | None:
-    """The best-ranked waitlisted application of the round (the only one that may move
-    up), with the budget left; None when nothing is waitlisted."""
-    row = next(
-        (r for r in round_ranking(round_).rows if r.status == ApplicationStatus.WAITLISTED), None
-    )
-    if row is None:
+    """The one waitlisted application that may move up now: the best-ranked one that
+    the budget left covers (one whose request is larger is passed over, not blocked
+    on), or, when none fits, the best-ranked one, marked as not covered. None when
+    nothing is waitlisted."""
+    entries, left = waitlist(round_)
+    if not entries:
         return None
+    head = next((entry for entry in entries if entry.fits), entries[0])
     return WaitlistHead(
-        application_id=row.application_id,
-        title=row.title,
-        rank=row.rank,
-        requested_amount=row.requested_amount or 0,
-        budget_left=budget_left(round_),
+        application_id=head.application_id,
+        title=head.title,
+        rank=head.rank,
+        requested_amount=head.requested_amount,
+        budget_left=left,
+        fits=head.fits,
     )
 
 
 def move_up(
     application: Application, *, actor: Any, reason: str, now: datetime | None = None
 ) -> None:
-    """Staff approve a waitlisted application once budget frees: the best-ranked one
-    first, only within the budget left, with a reason."""
+    """Staff approve a waitlisted application once budget frees, with a reason: the
+    best-ranked one that the budget left covers (``waitlist_head``), one at a time.
+    The fund's and the round's rows are locked first, as every operation that
+    commits money does, so two staff moving up at once approve within the budget."""
     reason = _reason(reason)
     if not reason:
         raise DomainError(_("Give the reason for moving this application up."), "reason")
     if application.status != ApplicationStatus.WAITLISTED:
         raise DomainError(_("Only a waitlisted application moves up."))
     round_ = application.round
-    db.session.execute(sa.select(Round.id).where(Round.id == round_.id).with_for_update())
+    lock_budgets(round_)
     head = waitlist_head(round_)
-    if head is None or head.application_id != application.id:
-        raise DomainError(_("Waitlisted applications move up in ranking order."))
-    if not head.fits:
+    if head is None or not head.fits or (application.requested_amount or 0) > head.budget_left:
         raise DomainError(_("The round's budget left does not cover this application."))
+    if head.application_id != application.id:
+        raise DomainError(_("Waitlisted applications move up in ranking order."))
     transition(
         application,
         ApplicationStatus.APPROVED,

@@ -33,6 +33,7 @@ from coalition import audit
 from coalition.accounts.models import User
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.grants import decisions
 from coalition.grants import reviews as review_ops
 from coalition.grants.applications import transition
 from coalition.grants.assignment import ConflictReason, known_conflicts
@@ -67,13 +68,6 @@ NOTE_MAX = 2_000
 REASON_MAX = 2_000
 # Reminders go to seats that have not voted on everything, at these times before closing.
 REMINDERS = (("48h", timedelta(hours=48)), ("24h", timedelta(hours=24)))
-# Statuses whose requested amount is spent from the round's budget.
-FUNDED = (
-    ApplicationStatus.APPROVED,
-    ApplicationStatus.AWARDED,
-    ApplicationStatus.REPORTING,
-    ApplicationStatus.COMPLETED,
-)
 
 
 def closing_text(closes_at: datetime, zone: str | None, language: str) -> str:
@@ -867,17 +861,6 @@ def compute_results(
     return decide(items, tallies, budget)
 
 
-def _round_budget_left(vote: Vote, shortlist: list[int]) -> int:
-    spent = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Application.requested_amount), 0)).where(
-            Application.round_id == vote.round_id,
-            Application.status.in_(FUNDED),
-            Application.id.not_in(shortlist),
-        )
-    )
-    return max(0, vote.round.budget - int(spent or 0))
-
-
 def close(
     vote: Vote,
     *,
@@ -917,7 +900,8 @@ def close(
     record_late_conflicts(vote, until=now)
     roll = load_roll(vote)
     items = list(db.session.scalars(sa.select(VoteItem).where(VoteItem.vote_id == vote.id)))
-    budget = _round_budget_left(vote, [i.application_id for i in items])
+    # The budget left beside the shortlist: the one rule, in the decisions.
+    budget = decisions.budget_left(vote.round, excluding=[i.application_id for i in items])
     results = compute_results(
         roll,
         [(i.application_id, i.rank, i.requested_amount) for i in items],
