@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from markupsafe import escape
 from weasyprint.urls import URLFetchingError
 
-from coalition import jobs
+from coalition import demo, jobs
 from coalition.accounts.models import Role
 from coalition.audit.models import AuditEntry
 from coalition.db import utcnow
@@ -652,12 +652,63 @@ def test_the_reports_fonts_are_installed():
     assert missing_fonts() == ()
 
 
-def test_demo_queues_a_membership_report_in_english_and_in_french(runner):
+DEMO_REPORTS = [
+    ("membership", "en"),
+    ("membership", "fr"),
+    ("portfolio", "en"),
+    ("portfolio", "fr"),
+    ("round", "en"),
+    ("round", "ar"),
+    ("dossier", "en"),
+    ("dossier", "ar"),
+]
+DEMO_TITLES = {
+    "membership": "Membership report",
+    "portfolio": "Fund portfolio report",
+    "round": "Round report",
+    "dossier": "Application dossier",
+}
+
+
+def test_demo_holds_a_report_of_each_kind_in_english_and_in_french_or_arabic(runner):
+    """``make run``'s demo: eight reports queued for the scheduler (not drawn while
+    the demo is seeded); the job runner then makes every one, in its language."""
+    from coalition.grants.models import Application, ApplicationStatus
+    from coalition.steering.models import Vote
+
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     reports = db.session.scalars(sa.select(GeneratedReport).order_by(GeneratedReport.id)).all()
-    assert [(r.kind, r.language) for r in reports] == [("membership", "en"), ("membership", "fr")]
+    assert [(r.kind, r.language) for r in reports] == DEMO_REPORTS
     assert all(r.job is not None and r.job.status == jobs.JobStatus.QUEUED for r in reports)
+    # The round report is about the round with the steering vote; the dossier about an
+    # application decided in it.
+    voted = db.session.scalar(sa.select(Vote.round_id).order_by(Vote.id).limit(1))
+    round_report = next(r for r in reports if r.kind == "round")
+    assert round_report.options["round_id"] == voted
+    dossier = db.session.get(
+        Application, next(r for r in reports if r.kind == "dossier").options["application_id"]
+    )
+    assert dossier.round_id == voted
+    assert dossier.status in (ApplicationStatus.APPROVED, ApplicationStatus.REJECTED)
+
+    assert jobs.run_pending() == len(DEMO_REPORTS)
+    for report in reports:
+        db.session.refresh(report)
+        assert report.ready and report.page_count >= 2, (report.kind, report.language)
+        data = operations.file_path(report).read_bytes()
+        assert len(data) == report.size_bytes
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            assert str(pdf.Root.Lang) == report.language
+            title = _in_language(DEMO_TITLES[report.kind], report.language)
+            assert str(pdf.docinfo.Title).startswith(title), (report.kind, report.language)
+        text = pdf_text(data)
+        if report.language == "ar":
+            assert re.search("[\u0600-\u06ff]{4}", text), report.kind
+        assert report.requested_by.email == f"convenor@{demo.DEMO_DOMAIN}"
+    # Seeding again adds nothing.
+    assert runner.invoke(args=["seed-demo", "--if-empty"]).exit_code == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(GeneratedReport)) == 8
 
 
 @pytest.mark.committing
