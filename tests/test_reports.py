@@ -8,7 +8,7 @@ import re
 import subprocess
 import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pikepdf
@@ -98,6 +98,7 @@ def check_accessible(
         assert any(e.S == "/THead" for e in elements)
         fonts = 0
         for page in pdf.pages:
+            assert not _images(page.Resources), "a raster image: charts are vector or text"
             for font in (page.Resources.get("/Font") or {}).values():
                 fonts += 1
                 descendants = font.get("/DescendantFonts")
@@ -107,6 +108,30 @@ def check_accessible(
             for annotation in page.get("/Annots") or []:
                 assert annotation.get("/Subtype") != "/FileAttachment"
         assert fonts
+
+
+def _images(resources, depth: int = 0) -> bool:
+    """Whether ``resources`` (a page's, or a form's within it) draw a raster image."""
+    for xobject in ((resources or {}).get("/XObject") or {}).values():
+        if xobject.get("/Subtype") == "/Image":
+            return True
+        if depth < 4 and _images(xobject.get("/Resources"), depth + 1):
+            return True
+    return False
+
+
+def page_texts(data: bytes, pages: int) -> list[str]:
+    """Each page's text (poppler's pdftotext), spaces and line breaks made single spaces."""
+    texts = []
+    for number in range(1, pages + 1):
+        done = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", "-f", str(number), "-l", str(number), "-", "-"],
+            input=data,
+            capture_output=True,
+            check=True,
+        )
+        texts.append(" ".join(done.stdout.decode("utf-8").split()))
+    return texts
 
 
 def request(**values) -> ReportRequest:
@@ -233,6 +258,61 @@ def test_french_report_dates_and_countries_in_french(register):
         "décembre",
     ]
     assert months[TODAY.month - 1] in html
+    # In the PDF: the French words with their accents, and an Arabic name as written.
+    text = pdf_text(render_pdf(html).pdf)
+    assert _in_language("Membership report", "fr") in text
+    assert months[TODAY.month - 1] in text and "Tunisie" in text
+    assert "é" in text
+    assert "جمعية الشفافية الرقمية" in text
+
+
+def test_cover_gives_the_time_in_the_readers_time_zone_and_who_asked(register):
+    moment = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)  # 00:30 the next day in Nairobi
+    nairobi = build_html(
+        request(timezone="Africa/Nairobi", requested_by="Amina Diallo"), now=moment
+    )
+    cover = nairobi[nairobi.index('<section class="cover"') : nairobi.index("</section>")]
+    assert "March 11, 2026" in cover and "12:30" in cover and "Amina Diallo" in cover
+    utc = build_html(request(timezone="UTC"), now=moment)
+    cover = utc[utc.index('<section class="cover"') : utc.index("</section>")]
+    assert "March 10, 2026" in cover and "9:30" in cover
+    # By the scheduler: the cover says so.
+    scheduled = build_html(request(requested_by=None), now=moment)
+    assert "the scheduler" in scheduled[: scheduled.index("</section>")]
+
+
+def test_a_report_asked_on_the_web_is_in_the_askers_time_zone(client, steering):
+    steering.timezone = "Africa/Nairobi"
+    db.session.commit()
+    sign_in_as(client, steering)
+    assert ask(client).status_code == 302
+    report = db.session.scalars(sa.select(GeneratedReport)).one()
+    assert operations.request_of(report).timezone == "Africa/Nairobi"
+    assert operations.request_of(report).requested_by == "Steering Person"
+
+
+def test_running_header_on_every_page_of_a_confidential_report_only(register, make_member):
+    for i in range(60):  # enough members for several pages
+        make_member(name=f"Newcomer Organisation {i:02d}", joined_on=MONTH_START, commit=False)
+    db.session.commit()
+    header = "Confidential — steering group"
+    rendered = render_pdf(build_html(request(confidential=True)))
+    texts = page_texts(rendered.pdf, rendered.pages)
+    assert rendered.pages >= 4
+    assert all(header in text for text in texts), [
+        i for i, t in enumerate(texts) if header not in t
+    ]
+    rendered = render_pdf(build_html(request()))
+    assert not any(header in text for text in page_texts(rendered.pdf, rendered.pages))
+
+
+def test_arabic_page_numbers_read_page_x_of_y(register):
+    rendered = render_pdf(build_html(request(language="ar")))
+    texts = page_texts(rendered.pdf, rendered.pages)
+    strip = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+    for number, text in enumerate(texts[1:], start=2):
+        # The digits as numbers, in order (poppler may drop the space beside a digit run).
+        assert re.search(f"الصفحة\\s*{number}\\s*من\\s*{rendered.pages}", strip.sub("", text))
 
 
 def test_html_of_the_report_takes_the_same_number_of_queries_whatever_the_register(
