@@ -12,6 +12,7 @@ tree, alternative text from each chart's title).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -256,7 +257,13 @@ def render_pdf(
     with tempfile.TemporaryDirectory(prefix="coalition-report-") as folder:
         out = os.path.join(folder, "report.pdf")
         process = context.Process(target=_child, args=(html, fetcher, base, out), daemon=True)
-        process.start()
+        # The child's garbage collector leaves the objects it inherits alone: walking
+        # them would copy every page of the parent's heap into the child (copy on write).
+        gc.freeze()
+        try:
+            process.start()
+        finally:
+            gc.unfreeze()
         process.join(seconds)
         if process.is_alive():
             process.kill()
