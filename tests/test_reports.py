@@ -266,6 +266,20 @@ def test_french_report_dates_and_countries_in_french(register):
     assert "جمعية الشفافية الرقمية" in text
 
 
+@pytest.mark.parametrize("language", ["es", "pt"])
+def test_spanish_and_portuguese_reports_in_their_language(register, language):
+    html = build_html(request(language=language))
+    assert f'<html lang="{language}" dir="ltr">' in html
+    title = _in_language("Membership report", language)
+    assert title != "Membership report" and f"<h1>{title}</h1>" in html
+    assert _in_language("Contents", language) in html
+
+
+def test_a_language_the_interface_lacks_gives_an_english_report(register):
+    html = build_html(request(language="de"))
+    assert '<html lang="en" dir="ltr">' in html and "<h1>Membership report</h1>" in html
+
+
 def test_cover_gives_the_time_in_the_readers_time_zone_and_who_asked(register):
     moment = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)  # 00:30 the next day in Nairobi
     nairobi = build_html(
