@@ -529,6 +529,20 @@ def test_steering_member_asks_waits_and_downloads(client, steering, register):
     )
 
 
+def test_the_list_and_the_page_give_the_period_in_the_readers_language(client, make_user):
+    """A French reader reads "1 nov. 2026 – 30 nov. 2026", not the ISO dates."""
+    reader = make_user(Role.STEERING, two_factor=True, language="fr")
+    report, _new = operations.request_report(
+        request(start=date(2026, 11, 1), end=date(2026, 11, 30)), person=reader
+    )
+    db.session.commit()
+    sign_in_as(client, reader)
+    for url in ("/steering/reports/", f"/steering/reports/{report.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert "1 nov. 2026 – 30 nov. 2026" in page, url
+        assert "2026-11-01 –" not in page, url  # (the form's date field keeps ISO)
+
+
 def test_the_same_report_asked_twice_at_once_runs_once(client, steering):
     sign_in_as(client, steering)
     first = ask(client)
