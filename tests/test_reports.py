@@ -75,12 +75,12 @@ def check_accessible(
     language: str,
     *,
     title: str = "Membership report",
-    figures: int = 1,
+    figures: int = 7,
     bookmarks: int = 8,
 ) -> None:
     """Tagged PDF/UA: structure tree, language, marked, a title shown, bookmarks, every
-    SVG chart with alternative text (the bar charts are text), table headers marked,
-    every font embedded, no attachment."""
+    chart a figure (an SVG) with its alternative text, table headers marked, no raster
+    image, every font embedded, no attachment."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
         root = pdf.Root
         assert "/StructTreeRoot" in root
@@ -92,13 +92,14 @@ def check_accessible(
         assert int(root.Outlines.Count) >= bookmarks  # a bookmark per section
         elements = structure(root.StructTreeRoot.K, [])
         drawn = [e for e in elements if e.S == "/Figure"]
-        assert len(drawn) == figures  # the membership report: the chart over time
+        # The membership report: the chart over time and a bar chart per breakdown.
+        assert len(drawn) == figures
         assert all(str(f.get("/Alt", "")).strip() for f in drawn)
         assert any(e.S == "/TH" for e in elements)
         assert any(e.S == "/THead" for e in elements)
         fonts = 0
         for page in pdf.pages:
-            assert not _images(page.Resources), "a raster image: charts are vector or text"
+            assert not _images(page.Resources), "a raster image: charts are vector"
             for font in (page.Resources.get("/Font") or {}).values():
                 fonts += 1
                 descendants = font.get("/DescendantFonts")
@@ -530,7 +531,8 @@ def test_steering_member_asks_waits_and_downloads(client, steering, register):
 
 
 def test_the_list_and_the_page_give_the_period_in_the_readers_language(client, make_user):
-    """A French reader reads "1 nov. 2026 – 30 nov. 2026", not the ISO dates."""
+    """A French reader reads "1 nov. 2026 - 30 nov. 2026" (an en dash), not ISO dates."""
+    dash = "\u2013"
     reader = make_user(Role.STEERING, two_factor=True, language="fr")
     report, _new = operations.request_report(
         request(start=date(2026, 11, 1), end=date(2026, 11, 30)), person=reader
@@ -539,8 +541,8 @@ def test_the_list_and_the_page_give_the_period_in_the_readers_language(client, m
     sign_in_as(client, reader)
     for url in ("/steering/reports/", f"/steering/reports/{report.id}"):
         page = client.get(url).get_data(as_text=True)
-        assert "1 nov. 2026 – 30 nov. 2026" in page, url
-        assert "2026-11-01 –" not in page, url  # (the form's date field keeps ISO)
+        assert f"1 nov. 2026 {dash} 30 nov. 2026" in page, url
+        assert f"2026-11-01 {dash}" not in page, url  # (the form's date field keeps ISO)
 
 
 def test_the_same_report_asked_twice_at_once_runs_once(client, steering):
@@ -855,57 +857,85 @@ def test_the_same_report_asked_at_the_same_moment_is_made_once(app, make_user):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(jobs.Job)) == 1
 
 
-def chart_html(html: str, chart_id: str) -> str:
-    """One of the report's HTML bar charts, cut out of its HTML."""
-    start = html.index(f'<div class="bar-rows" id="{chart_id}">')
-    return html[start : html.index("</p></div></div>", start) + len("</p></div></div>")]
+def chart_html(html: str, table_id: str) -> str:
+    """One of the report's bar charts (the table with its bars), cut out of its HTML."""
+    start = html.index(f'<table class="bars" id="{table_id}">')
+    return html[start : html.index("</table>", start) + len("</table>")]
 
 
-def test_arabic_chart_labels_print_as_words_in_logical_order(register, make_member):
-    """WeasyPrint draws SVG text letter by letter (no shaping, no bidi): the report's bar
-    charts are HTML, so their Arabic labels print as words, read right to left."""
+def svg_charts(html: str) -> dict[str, str]:
+    """The report's SVG charts by their id (taken from their title's id)."""
+    found = {}
+    for svg in re.findall(r"<svg\b.*?</svg>", html, re.S):
+        chart_id = re.search(r'<title id="([^"]+)-title">', svg).group(1)
+        found[chart_id] = svg
+    return found
+
+
+def assert_alternative_text(svg: str) -> None:
+    """An SVG chart as the membership figures draw it: an image labelled by its title
+    (the PDF's alternative text) and description."""
+    chart_id = re.search(r'<title id="([^"]+)-title">', svg).group(1)
+    assert 'role="img"' in svg
+    assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in svg
+    assert re.search(r'<title id="[^"]+">[^<]+</title>', svg)
+    assert re.search(r'<desc id="[^"]+">[^<]+</desc>', svg)
+
+
+def test_every_chart_of_the_membership_report_is_svg_with_alternative_text(register):
+    html = build_html(request())
+    charts = svg_charts(html)
+    sections = ("status", "kind", "type", "region", "country", "focus")
+    assert set(charts) == {"chart-over-time", *(f"chart-{key}" for key in sections)}
+    for svg in charts.values():
+        assert_alternative_text(svg)
+    assert "<img" not in html
+    # The bar charts draw bars alone: their labels and values are their table's text.
+    for key in sections:
+        assert "<text" not in charts[f"chart-{key}"]
+        table = chart_html(html, f"chart-{key}-table")
+        assert charts[f"chart-{key}"] in table
+    status = chart_html(html, "chart-status-table")
+    assert re.search(r'<th scope="row"><bdi>Active</bdi></th><td class="num"><bdi>5</bdi>', status)
+    assert "<desc" in status and "Active: 5" in charts["chart-status"]
+
+
+def test_arabic_chart_labels_print_as_words_and_the_bars_are_mirrored(register, make_member):
+    """WeasyPrint draws SVG text letter by letter (no shaping, no bidi): a bar chart's
+    labels are its table's text beside the SVG of its bars, so the Arabic labels print as
+    words, read right to left, and the bars start on the right."""
     make_member(name="Kenyan Network", country="KE", joined_on=MONTH_START)
     html = build_html(request(language="ar"))
-    chart = chart_html(html, "chart-country")
-    assert "<svg" not in chart and "<text" not in chart
+    charts = svg_charts(html)
+    for key in ("country", "status"):
+        assert "<text" not in charts[f"chart-{key}"]
+        assert 'direction="rtl"' in charts[f"chart-{key}"]
+        # Mirrored: every bar ends on the chart's right edge (180 wide, 2 of margin).
+        for x, width in re.findall(
+            r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', charts[f"chart-{key}"]
+        ):
+            assert float(x) + float(width) == pytest.approx(180)
+    chart = chart_html(html, "chart-country-table")
     # Only the chart, in an Arabic page: what it prints is the chart's own text.
     page = (
         '<html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>t</title>'
         f'<link rel="stylesheet" href="/static/report.css"></head><body>{chart}</body></html>'
     )
-    text = pdf_text(render_pdf(page).pdf)
+    rendered = render_pdf(page).pdf
+    text = pdf_text(rendered)
     # pdftotext marks right-to-left runs with embedding controls: left out here.
     text = re.sub("[\u202a-\u202e\u2066-\u2069]", "", text)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for country in ("تونس", "كينيا"):  # Tunisia, Kenya: each a word of its own line
-        assert country in lines, (country, lines)
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    for country in ("تونس", "كينيا"):  # Tunisia, Kenya: each a word of its row
+        assert any(line.endswith(country) for line in lines), (country, lines)
+    with pikepdf.open(io.BytesIO(rendered)) as pdf:
+        assert not _images(pdf.pages[0].Resources)
     # The chart over time names its months in digits in an Arabic report: no Arabic
     # script in SVG text, where it would print broken.
-    over_time = re.search(r'<svg[^>]*id="chart-over-time-title".*?</svg>|<svg.*?</svg>', html, re.S)
-    labels = re.sub(r"<title.*?</title>|<desc.*?</desc>", "", over_time.group(0), flags=re.S)
+    over_time = charts["chart-over-time"]
+    labels = re.sub(r"<title.*?</title>|<desc.*?</desc>", "", over_time, flags=re.S)
     assert not re.search(r"[\u0600-\u06ff]", labels), labels[:300]
     assert re.search(r">\d\d/\d{4}<", labels)
-
-
-def test_english_chart_rows_draw_bars_in_proportion_and_hide_small_counts():
-    from coalition.charts import Bar, bar_rows
-
-    chart = str(
-        bar_rows(
-            [
-                Bar("Kenya", 40, "40"),
-                Bar("Senegal", 10, "10"),
-                Bar("Tunisia", None, "fewer than 5"),
-            ],
-            chart_id="c",
-            title="Members",
-        )
-    )
-    assert chart.count('class="bar-row"') == 3
-    assert "width: 78.00%" in chart and "width: 19.50%" in chart  # 40 and 10
-    # The hidden bar: a fixed width, hatched, and its text; the value is nowhere.
-    assert 'class="bar-fill bar-hidden" style="width: 6.00%"' in chart
-    assert "fewer than 5" in chart
 
 
 def test_render_from_one_of_the_schedulers_threads(app):

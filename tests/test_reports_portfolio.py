@@ -30,7 +30,13 @@ from tests.access_table import ANONYMOUS, CONVENOR, PEOPLE, STEERING_GROUP
 from tests.awards_factories import TODAY, approved, award, file_and_submit, pay_all
 from tests.conftest import post, sign_in_as
 from tests.reviews_factories import make_round
-from tests.test_reports import chart_html, check_accessible, pdf_text
+from tests.test_reports import (
+    assert_alternative_text,
+    chart_html,
+    check_accessible,
+    pdf_text,
+    svg_charts,
+)
 
 MONTH_START = TODAY.replace(day=1)
 
@@ -177,7 +183,8 @@ def test_staff_variant_lists_the_payment_references(portfolio):
 
 def test_portfolio_pdf_is_accessible_and_reads_in_english(portfolio):
     rendered = render_pdf(build_html(request()))
-    check_accessible(rendered.pdf, "en", title="Fund portfolio report", figures=0, bookmarks=5)
+    # Two charts, each an SVG with its alternative text: the fund's money and its rounds.
+    check_accessible(rendered.pdf, "en", title="Fund portfolio report", figures=2, bookmarks=5)
     text = pdf_text(rendered.pdf)
     for words in (
         "Fund portfolio report",
@@ -200,18 +207,54 @@ def test_portfolio_pdf_in_arabic_has_its_chart_rows_as_words(portfolio):
     html = build_html(request(language="ar"))
     assert '<html lang="ar" dir="rtl">' in html
     rendered = render_pdf(html)
-    check_accessible(rendered.pdf, "ar", title="Fund portfolio report", figures=0, bookmarks=5)
+    check_accessible(rendered.pdf, "ar", title="Fund portfolio report", figures=2, bookmarks=5)
     text = re.sub("[\u202a-\u202e\u2066-\u2069]", "", pdf_text(rendered.pdf))
     assert "جمعية الشفافية الرقمية" in text
     assert "تونس" in text  # the grantee's country, in Arabic
-    # The chart of the rounds, alone: the Arabic round title prints as words, in order.
-    chart = chart_html(html, "chart-fund-1-rounds")
+    # The chart of the rounds, alone: the Arabic round title prints as words, in order,
+    # and the SVG beside it draws bars only, from the right.
+    assert "<text" not in svg_charts(html)["chart-fund-1-rounds"]
+    assert 'direction="rtl"' in svg_charts(html)["chart-fund-1-rounds"]
+    chart = chart_html(html, "chart-fund-1-rounds-table")
     page = (
         '<html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>t</title>'
         f'<link rel="stylesheet" href="/static/report.css"></head><body>{chart}</body></html>'
     )
     alone = re.sub("[\u202a-\u202e\u2066-\u2069]", "", pdf_text(render_pdf(page).pdf))
-    assert "الجولة الأولى" in alone.splitlines()
+    lines = [" ".join(line.split()) for line in alone.splitlines() if line.strip()]
+    assert any(line.endswith("الجولة الأولى") for line in lines), lines
+
+
+def test_every_chart_of_the_portfolio_is_svg_with_alternative_text_beside_its_figures(
+    portfolio,
+):
+    """Each fund's two bar charts are SVG (bars alone) with a title and a description,
+    set in the table of the figures they draw (the PDF has no raster image: the PDF tests'
+    ``check_accessible``)."""
+    html = build_html(request())
+    charts = svg_charts(html)
+    assert set(charts) == {"chart-fund-1-money", "chart-fund-1-rounds"}
+    for chart_id, svg in charts.items():
+        assert_alternative_text(svg)
+        assert "<text" not in svg
+        assert svg in chart_html(html, f"{chart_id}-table")
+    assert "<img" not in html
+    money = chart_html(html, "chart-fund-1-money-table")
+    f = gather(request())["funds"][0].figures
+    for label, value in (("Budget", f.budget), ("Awarded", f.awarded), ("Paid", f.paid)):
+        assert (
+            f'<th scope="row"><bdi>{label}</bdi></th>'
+            f'<td class="num"><bdi>{format_money(value, "USD")}</bdi></td>'
+        ) in money
+    # Bars in proportion: the budget full length, the amount awarded its share of it.
+    widths = [
+        float(w)
+        for w in re.findall(
+            r'<rect x="0" y="[\d.]+" width="([\d.]+)"', charts["chart-fund-1-money"]
+        )
+    ]
+    assert widths[0] == 178
+    assert widths[1] == pytest.approx(178 * f.awarded / f.budget, abs=0.06)
 
 
 def test_the_attention_table_repeats_its_header_row_on_every_page(app):

@@ -30,9 +30,9 @@ import sqlalchemy as sa
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
 
-from coalition.charts import Bar, bar_rows
+from coalition.charts import Bar, TableRow, continued, describe, table_bars
+from coalition.config import RTL_LANGUAGES
 from coalition.countries import local_country_name
 from coalition.extensions import db
 from coalition.grants import awards
@@ -76,8 +76,8 @@ class FundPart:
     partner: str | None
     rounds: list[Money]
     total: Money
-    money_chart: Markup
-    rounds_chart: Markup
+    money_chart: list[TableRow]  # the rows of the chart's table, its bars beside them
+    rounds_chart: list[TableRow]
     figures: awards.MoneyFigures  # as computed, for the tests and the bench
     round_figures: list[awards.RoundFigures]
     states: list[StateRow]  # the grants of each round, counted by state
@@ -173,7 +173,7 @@ def _money_line(label: str, f: awards.MoneyFigures, currency: str) -> Money:
     )
 
 
-def _money_chart(key: str, fund: Fund, f: awards.MoneyFigures) -> Markup:
+def _money_chart(key: str, fund: Fund, f: awards.MoneyFigures, rtl: bool) -> list[TableRow]:
     """The fund's money: budget, awarded, paid, still to pay, left to award."""
     bars = [
         (_("Budget"), f.budget),
@@ -182,16 +182,21 @@ def _money_chart(key: str, fund: Fund, f: awards.MoneyFigures) -> Markup:
         (_("Still to pay"), f.still_to_pay),
         (_("Left to award"), f.left_to_award),
     ]
-    return bar_rows(
+    return table_bars(
         [Bar(label, max(value, 0), format_money(value, fund.currency)) for label, value in bars],
         chart_id=f"chart-{key}-money",
         title=_("The money of %(fund)s", fund=fund.name),
+        describe=describe,
+        continued=continued,
+        rtl=rtl,
     )
 
 
-def _rounds_chart(key: str, fund: Fund, rounds: list[awards.RoundFigures]) -> Markup:
+def _rounds_chart(
+    key: str, fund: Fund, rounds: list[awards.RoundFigures], rtl: bool
+) -> list[TableRow]:
     """Awarded per round, each bar saying how much of the round's budget that is."""
-    return bar_rows(
+    return table_bars(
         [
             Bar(
                 r.title,
@@ -206,6 +211,9 @@ def _rounds_chart(key: str, fund: Fund, rounds: list[awards.RoundFigures]) -> Ma
         ],
         chart_id=f"chart-{key}-rounds",
         title=_("Awarded per round, of each round's budget"),
+        describe=describe,
+        continued=continued,
+        rtl=rtl,
     )
 
 
@@ -288,6 +296,7 @@ def gather(request: ReportRequest) -> dict[str, Any]:
     today = awards.today_utc()  # the awards pages' day: their figures and these agree
     references = request.confidential  # the staff variant (convenors only)
     locale = get_locale()
+    rtl = request.language in RTL_LANGUAGES
 
     funds = db.session.scalars(sa.select(Fund).order_by(Fund.name, Fund.id)).all()
     per_fund: dict[int, tuple[str, list[awards.RoundFigures], awards.MoneyFigures]] = {}
@@ -416,8 +425,8 @@ def gather(request: ReportRequest) -> dict[str, Any]:
                 partner=fund.partner,
                 rounds=[_money_line(r.title, r, fund.currency) for r in per_round],
                 total=_money_line(_("The fund"), total, fund.currency),
-                money_chart=_money_chart(key, fund, total),
-                rounds_chart=_rounds_chart(key, fund, per_round),
+                money_chart=_money_chart(key, fund, total, rtl),
+                rounds_chart=_rounds_chart(key, fund, per_round, rtl),
                 figures=total,
                 round_figures=per_round,
                 states=[_state_row(r.title, states[r.round_id]) for r in per_round],
