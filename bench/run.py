@@ -884,6 +884,7 @@ def portfolio_seed_command(grants: int) -> None:
 
 def portfolio_job_command() -> None:
     import resource
+    from datetime import timedelta
 
     app = _app()
     with app.app_context():
@@ -897,7 +898,9 @@ def portfolio_job_command() -> None:
         today = utcnow().date()
         request = ReportRequest(
             kind="portfolio",
-            start=today.replace(day=1),
+            # The last 30 days, whatever today's date: the payments and the reports
+            # accepted in the period are listed, so their share does not depend on the day.
+            start=today - timedelta(days=29),
             end=today,
             confidential=True,
             requested_by="bench",

@@ -1,4 +1,6 @@
-"""Charts drawn on the server as SVG: a horizontal bar chart and a chart over time.
+"""Charts drawn on the server as SVG: a horizontal bar chart and a chart over time,
+for the web pages and the PDF reports (whose bar charts are bars alone beside the
+rows of their table: ``table_bars`` at the end).
 
 Each function returns the markup of one ``<svg>`` element (a ``Markup``
 string, safe to place in a Jinja template or a PDF's HTML). Every chart has
@@ -26,6 +28,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from babel.lists import format_list
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 INK = "#1b1f24"
@@ -147,8 +152,16 @@ def bar_chart(
     description: str,
     rtl: bool = False,
     width: int = PHONE_WIDTH,
+    labelled: bool = True,
+    row_height: int | None = None,
+    largest: int | None = None,
 ) -> Markup:
     """Horizontal bars, one row each: the label above its bar, the value at the bar's end.
+
+    ``labelled=False`` draws the bars alone, one every ``row_height`` units from the
+    top, the whole width theirs: the PDF reports set such a chart in a table beside
+    the rows it pictures, whose cells give the labels and values (``table_bars``).
+    ``largest`` is the value drawn full length (the largest shown value unless told).
 
     Drawn narrow first: each label has the whole width, and the bars the
     width less the room of the longest value, so that the longest bar's value
@@ -156,13 +169,20 @@ def bar_chart(
     largest shown value. ``rtl`` mirrors the chart for right-to-left
     languages (labels and bars start on the right, bars grow leftwards).
     """
-    row, label_line, thickness, top, bottom = 48, 18, 18, 6, 6
+    if labelled:
+        row, label_line, thickness, top, bottom = 48, 18, 18, 6, 6
+        text_room = max(48.0, max((len(b.text) for b in bars), default=0) * CHAR_WIDTH + 12)
+        bar_room = max(40.0, width - text_room)
+    else:
+        row = row_height or 24
+        thickness = round(row * 0.55)
+        label_line, top, bottom = (row - thickness) / 2 - 4, 0, 0
+        bar_room = width - 2.0
     height = top + bottom + row * max(1, len(bars))
-    text_room = max(48.0, max((len(b.text) for b in bars), default=0) * CHAR_WIDTH + 12)
-    bar_room = max(40.0, width - text_room)
     # A hidden bar's length: fixed, so that it says nothing about the hidden value.
     hidden_length = min(24.0, bar_room / 4)
-    largest = max((b.value for b in bars if b.value is not None), default=0)
+    if largest is None:
+        largest = max((b.value for b in bars if b.value is not None), default=0)
 
     def x(value: float) -> float:
         """A position measured from the start side, mirrored in right-to-left charts."""
@@ -184,15 +204,16 @@ def bar_chart(
             length = bar_room * bar.value / largest if largest else 0.0
             fill = BAR
         parts.append("<g>")
-        parts.append(
-            _el(
-                "text",
-                _fit(bar.label, width - 8),
-                x=x(4),
-                y=y + label_line - 4,
-                text_anchor="start",
+        if labelled:
+            parts.append(
+                _el(
+                    "text",
+                    _fit(bar.label, width - 8),
+                    x=x(4),
+                    y=y + label_line - 4,
+                    text_anchor="start",
+                )
             )
-        )
         if length > 0:
             parts.append(
                 _el(
@@ -205,16 +226,17 @@ def bar_chart(
                     stroke=MUTED if bar.value is None else None,
                 )
             )
-        parts.append(
-            _el(
-                "text",
-                bar.text,
-                x=x(length + 6),
-                y=middle,
-                text_anchor="start",
-                dy="0.35em",
+        if labelled:
+            parts.append(
+                _el(
+                    "text",
+                    bar.text,
+                    x=x(length + 6),
+                    y=middle,
+                    text_anchor="start",
+                    dy="0.35em",
+                )
             )
-        )
         parts.append("</g>")
     return _close_svg(parts)
 
@@ -321,49 +343,81 @@ def time_chart(
     return _close_svg(parts)
 
 
-# -- Bar charts drawn in HTML, for the PDF reports -------------------------------------
+# -- Bar charts beside their table, for the PDF reports ---------------------------------
 #
 # WeasyPrint (70) draws SVG <text> one code point at a time, without shaping or the
 # bidi algorithm (Kozea/WeasyPrint#2909; <foreignObject> is not drawn either, #1441):
-# Arabic in an SVG label prints as loose letters in reversed order. Its HTML text, on
-# the other hand, goes through Pango like any paragraph: shaped, reordered, in the
-# report's direction. So the reports draw their bar charts as HTML: one row per bar,
-# the label as text, the bar a block whose width is its share of the largest value
-# (a filled rectangle in the PDF, still vector), the value beside it. The page's
-# direction mirrors the whole chart in a right-to-left report. A hidden value draws a
-# hatched bar of one fixed width, as in the SVG chart. Each row reads "label, value"
-# in the PDF's text and structure, so the chart needs no alternative text of its own.
+# Arabic in an SVG label prints as loose letters in reversed order, and its text in the
+# PDF reads backwards. Its HTML text goes through Pango like any paragraph: shaped,
+# reordered, in the report's direction. So a report's bar chart is an SVG of the bars
+# alone (``bar_chart(labelled=False)``), set in the last column of the table that holds
+# its labels and values, one bar per row: every row is ``TABLE_ROW`` px high (the
+# stylesheet's ``table.bars``), and so is every bar's row in the SVG. The table's
+# direction mirrors the columns in a right-to-left report, and ``rtl`` the bars.
 #
-# The bar's width is an inline style: this markup goes to WeasyPrint only, never to a
-# browser (whose Content-Security-Policy forbids inline styles); the web pages keep
-# ``bar_chart``.
+# A chart is cut every ``TABLE_CHART_ROWS`` rows (an SVG cannot break across pages),
+# each part on the same scale, with its own title and description.
 
-# The share of its line the longest bar takes (the rest holds the value).
-BAR_ROWS_LONGEST = 78.0
-BAR_ROWS_HIDDEN = 6.0
+TABLE_ROW = 22
+TABLE_BAR_WIDTH = 180
+TABLE_CHART_ROWS = 25
 
 
-def bar_rows(bars: Sequence[Bar], *, chart_id: str, title: str) -> Markup:
-    """Horizontal bars as HTML rows (label above, bar and value below), for WeasyPrint."""
-    largest = max((b.value for b in bars if b.value is not None), default=0)
-    parts = [
-        f'<div class="bar-rows" id="{escape(chart_id)}">',
-        f'<p class="bar-rows-title">{escape(title)}</p>',
-    ]
-    for bar in bars:
-        if bar.value is None:
-            share, kind = BAR_ROWS_HIDDEN, "bar-fill bar-hidden"
-        else:
-            share = BAR_ROWS_LONGEST * bar.value / largest if largest else 0.0
-            kind = "bar-fill"
-        parts.append(
-            '<div class="bar-row">'
-            f'<p class="bar-label"><bdi>{escape(bar.label)}</bdi></p>'
-            '<p class="bar-line">'
-            f'<span class="{kind}" style="width: {share:.2f}%"></span>'
-            f'<span class="bar-value"><bdi>{escape(bar.text)}</bdi></span>'
-            "</p></div>"
+@dataclass(frozen=True)
+class TableRow:
+    """A row of a chart's table: its bar (label, value, text), and the SVG that starts
+    on it and spans ``span`` rows (None on the rows an earlier SVG spans, or not drawn)."""
+
+    bar: Bar
+    chart: Markup | None = None
+    span: int = 0
+
+
+def describe(bars: Sequence[Bar]) -> str:
+    """A chart's description: "Kenya: 12, Senegal: 9 and Ghana: 4", in the reader's language."""
+    return format_list(
+        [_("%(label)s: %(value)s", label=b.label, value=b.text) for b in bars],
+        style="standard",
+        locale=get_locale(),
+    )
+
+
+def continued(title: str) -> str:
+    """The title of a chart's part after the first."""
+    return _("%(title)s (continued)", title=title)
+
+
+def table_bars(
+    bars: Sequence[Bar],
+    *,
+    chart_id: str,
+    title: str,
+    describe: Callable[[Sequence[Bar]], str],
+    continued: Callable[[str], str],
+    rtl: bool = False,
+    drawn: int | None = None,
+    per_chart: int = TABLE_CHART_ROWS,
+) -> list[TableRow]:
+    """The rows of a chart's table, the bars of the first ``drawn`` (all unless told) as
+    SVG beside them. ``describe`` gives the description of a part's bars, ``continued``
+    the title of a part after the first."""
+    bars = list(bars)
+    shown = bars if drawn is None else bars[:drawn]
+    largest = max((b.value for b in shown if b.value is not None), default=0)
+    rows = [TableRow(bar) for bar in bars]
+    for part, first in enumerate(range(0, len(shown), max(1, per_chart))):
+        group = shown[first : first + per_chart]
+        part_id = chart_id if part == 0 else f"{chart_id}-{part + 1}"
+        chart = bar_chart(
+            group,
+            chart_id=part_id,
+            title=title if part == 0 else continued(title),
+            description=describe(group),
+            rtl=rtl,
+            width=TABLE_BAR_WIDTH,
+            labelled=False,
+            row_height=TABLE_ROW,
+            largest=largest,
         )
-    parts.append("</div>")
-    # Safe: every text above went through escape(); the width is a number.
-    return Markup("".join(parts))  # noqa: S704
+        rows[first] = TableRow(group[0], chart, len(group))
+    return rows

@@ -203,3 +203,62 @@ def test_time_chart_breaks_the_line_at_hidden_points():
 )
 def test_nice_ticks(largest, ticks):
     assert nice_ticks(largest) == ticks
+
+
+@pytest.mark.parametrize("rtl", [False, True])
+def test_bars_alone_one_per_table_row_without_text(rtl):
+    """The PDF reports' bars: no text (their table gives it), one bar centred in each
+    ``row_height`` band, the largest full width, mirrored right to left."""
+    bars = [Bar("كينيا", 40, "40"), Bar("Ghana", 10, "10"), Bar("Chad", None, "fewer than 5")]
+    svg = parse(
+        bar_chart(
+            bars,
+            chart_id="a",
+            title="t",
+            description="d",
+            rtl=rtl,
+            width=180,
+            labelled=False,
+            row_height=22,
+        )
+    )
+    assert_labelled(svg, "a", "t", "d")
+    assert_self_contained(svg)
+    assert svg.find(f".//{NS}text") is None
+    assert (svg.get("width"), svg.get("height")) == ("180", "66")
+    rects = [r.attrib for r in svg.iter(f"{NS}rect") if r.get("height") != "6"]
+    assert len(rects) == 3
+    for row, rect in enumerate(rects):
+        middle = float(rect["y"]) + float(rect["height"]) / 2
+        assert middle == pytest.approx(22 * row + 11)
+    widths = [float(r["width"]) for r in rects]
+    assert widths[0] == 178 and widths[1] == pytest.approx(178 / 4, abs=0.06)
+    assert widths[2] == 24 and rects[2]["fill"] == "url(#a-hatch)"  # hidden: fixed, hatched
+    for rect in rects:
+        start, end = float(rect["x"]), float(rect["x"]) + float(rect["width"])
+        assert (end == pytest.approx(180)) if rtl else (start == 0)
+
+
+def test_table_bars_cut_a_long_chart_into_parts_on_one_scale(app):
+    from coalition.charts import continued, describe, table_bars
+
+    bars = [Bar(f"Round {n}", 100 - n, str(100 - n)) for n in range(7)]
+    with app.test_request_context():
+        rows = table_bars(
+            bars,
+            chart_id="r",
+            title="Awarded",
+            describe=describe,
+            continued=continued,
+            drawn=5,
+            per_chart=3,
+        )
+    assert [row.bar for row in rows] == bars  # every row, in order
+    assert [row.span for row in rows] == [3, 0, 0, 2, 0, 0, 0]  # two parts; 6 and 7 undrawn
+    first, second = parse(rows[0].chart), parse(rows[3].chart)
+    assert_labelled(first, "r", "Awarded", "Round 0: 100, Round 1: 99, and Round 2: 98")
+    assert_labelled(second, "r-2", "Awarded (continued)", "Round 3: 97 and Round 4: 96")
+    # One scale: the largest drawn value (100) is full width in both parts.
+    assert float(second.find(f".//{NS}rect").get("width")) == pytest.approx(
+        178 * 97 / 100, abs=0.06
+    )

@@ -8,7 +8,7 @@ import re
 import subprocess
 import threading
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pikepdf
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from markupsafe import escape
 from weasyprint.urls import URLFetchingError
 
-from coalition import jobs
+from coalition import demo, jobs
 from coalition.accounts.models import Role
 from coalition.audit.models import AuditEntry
 from coalition.db import utcnow
@@ -75,12 +75,12 @@ def check_accessible(
     language: str,
     *,
     title: str = "Membership report",
-    figures: int = 1,
+    figures: int = 7,
     bookmarks: int = 8,
 ) -> None:
     """Tagged PDF/UA: structure tree, language, marked, a title shown, bookmarks, every
-    SVG chart with alternative text (the bar charts are text), table headers marked,
-    every font embedded, no attachment."""
+    chart a figure (an SVG) with its alternative text, table headers marked, no raster
+    image, every font embedded, no attachment."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
         root = pdf.Root
         assert "/StructTreeRoot" in root
@@ -92,12 +92,14 @@ def check_accessible(
         assert int(root.Outlines.Count) >= bookmarks  # a bookmark per section
         elements = structure(root.StructTreeRoot.K, [])
         drawn = [e for e in elements if e.S == "/Figure"]
-        assert len(drawn) == figures  # the membership report: the chart over time
+        # The membership report: the chart over time and a bar chart per breakdown.
+        assert len(drawn) == figures
         assert all(str(f.get("/Alt", "")).strip() for f in drawn)
         assert any(e.S == "/TH" for e in elements)
         assert any(e.S == "/THead" for e in elements)
         fonts = 0
         for page in pdf.pages:
+            assert not _images(page.Resources), "a raster image: charts are vector"
             for font in (page.Resources.get("/Font") or {}).values():
                 fonts += 1
                 descendants = font.get("/DescendantFonts")
@@ -107,6 +109,30 @@ def check_accessible(
             for annotation in page.get("/Annots") or []:
                 assert annotation.get("/Subtype") != "/FileAttachment"
         assert fonts
+
+
+def _images(resources, depth: int = 0) -> bool:
+    """Whether ``resources`` (a page's, or a form's within it) draw a raster image."""
+    for xobject in ((resources or {}).get("/XObject") or {}).values():
+        if xobject.get("/Subtype") == "/Image":
+            return True
+        if depth < 4 and _images(xobject.get("/Resources"), depth + 1):
+            return True
+    return False
+
+
+def page_texts(data: bytes, pages: int) -> list[str]:
+    """Each page's text (poppler's pdftotext), spaces and line breaks made single spaces."""
+    texts = []
+    for number in range(1, pages + 1):
+        done = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", "-f", str(number), "-l", str(number), "-", "-"],
+            input=data,
+            capture_output=True,
+            check=True,
+        )
+        texts.append(" ".join(done.stdout.decode("utf-8").split()))
+    return texts
 
 
 def request(**values) -> ReportRequest:
@@ -233,6 +259,75 @@ def test_french_report_dates_and_countries_in_french(register):
         "décembre",
     ]
     assert months[TODAY.month - 1] in html
+    # In the PDF: the French words with their accents, and an Arabic name as written.
+    text = pdf_text(render_pdf(html).pdf)
+    assert _in_language("Membership report", "fr") in text
+    assert months[TODAY.month - 1] in text and "Tunisie" in text
+    assert "é" in text
+    assert "جمعية الشفافية الرقمية" in text
+
+
+@pytest.mark.parametrize("language", ["es", "pt"])
+def test_spanish_and_portuguese_reports_in_their_language(register, language):
+    html = build_html(request(language=language))
+    assert f'<html lang="{language}" dir="ltr">' in html
+    title = _in_language("Membership report", language)
+    assert title != "Membership report" and f"<h1>{title}</h1>" in html
+    assert _in_language("Contents", language) in html
+
+
+def test_a_language_the_interface_lacks_gives_an_english_report(register):
+    html = build_html(request(language="de"))
+    assert '<html lang="en" dir="ltr">' in html and "<h1>Membership report</h1>" in html
+
+
+def test_cover_gives_the_time_in_the_readers_time_zone_and_who_asked(register):
+    moment = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)  # 00:30 the next day in Nairobi
+    nairobi = build_html(
+        request(timezone="Africa/Nairobi", requested_by="Amina Diallo"), now=moment
+    )
+    cover = nairobi[nairobi.index('<section class="cover"') : nairobi.index("</section>")]
+    assert "March 11, 2026" in cover and "12:30" in cover and "Amina Diallo" in cover
+    utc = build_html(request(timezone="UTC"), now=moment)
+    cover = utc[utc.index('<section class="cover"') : utc.index("</section>")]
+    assert "March 10, 2026" in cover and "9:30" in cover
+    # By the scheduler: the cover says so.
+    scheduled = build_html(request(requested_by=None), now=moment)
+    assert "the scheduler" in scheduled[: scheduled.index("</section>")]
+
+
+def test_a_report_asked_on_the_web_is_in_the_askers_time_zone(client, steering):
+    steering.timezone = "Africa/Nairobi"
+    db.session.commit()
+    sign_in_as(client, steering)
+    assert ask(client).status_code == 302
+    report = db.session.scalars(sa.select(GeneratedReport)).one()
+    assert operations.request_of(report).timezone == "Africa/Nairobi"
+    assert operations.request_of(report).requested_by == "Steering Person"
+
+
+def test_running_header_on_every_page_of_a_confidential_report_only(register, make_member):
+    for i in range(60):  # enough members for several pages
+        make_member(name=f"Newcomer Organisation {i:02d}", joined_on=MONTH_START, commit=False)
+    db.session.commit()
+    header = "Confidential — steering group"
+    rendered = render_pdf(build_html(request(confidential=True)))
+    texts = page_texts(rendered.pdf, rendered.pages)
+    assert rendered.pages >= 4
+    assert all(header in text for text in texts), [
+        i for i, t in enumerate(texts) if header not in t
+    ]
+    rendered = render_pdf(build_html(request()))
+    assert not any(header in text for text in page_texts(rendered.pdf, rendered.pages))
+
+
+def test_arabic_page_numbers_read_page_x_of_y(register):
+    rendered = render_pdf(build_html(request(language="ar")))
+    texts = page_texts(rendered.pdf, rendered.pages)
+    strip = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+    for number, text in enumerate(texts[1:], start=2):
+        # The digits as numbers, in order (poppler may drop the space beside a digit run).
+        assert re.search(f"الصفحة\\s*{number}\\s*من\\s*{rendered.pages}", strip.sub("", text))
 
 
 def test_html_of_the_report_takes_the_same_number_of_queries_whatever_the_register(
@@ -433,6 +528,21 @@ def test_steering_member_asks_waits_and_downloads(client, steering, register):
         )
         == 1
     )
+
+
+def test_the_list_and_the_page_give_the_period_in_the_readers_language(client, make_user):
+    """A French reader reads "1 nov. 2026 - 30 nov. 2026" (an en dash), not ISO dates."""
+    dash = "\u2013"
+    reader = make_user(Role.STEERING, two_factor=True, language="fr")
+    report, _new = operations.request_report(
+        request(start=date(2026, 11, 1), end=date(2026, 11, 30)), person=reader
+    )
+    db.session.commit()
+    sign_in_as(client, reader)
+    for url in ("/steering/reports/", f"/steering/reports/{report.id}"):
+        page = client.get(url).get_data(as_text=True)
+        assert f"1 nov. 2026 {dash} 30 nov. 2026" in page, url
+        assert f"2026-11-01 {dash}" not in page, url  # (the form's date field keeps ISO)
 
 
 def test_the_same_report_asked_twice_at_once_runs_once(client, steering):
@@ -652,12 +762,63 @@ def test_the_reports_fonts_are_installed():
     assert missing_fonts() == ()
 
 
-def test_demo_queues_a_membership_report_in_english_and_in_french(runner):
+DEMO_REPORTS = [
+    ("membership", "en"),
+    ("membership", "fr"),
+    ("portfolio", "en"),
+    ("portfolio", "fr"),
+    ("round", "en"),
+    ("round", "ar"),
+    ("dossier", "en"),
+    ("dossier", "ar"),
+]
+DEMO_TITLES = {
+    "membership": "Membership report",
+    "portfolio": "Fund portfolio report",
+    "round": "Round report",
+    "dossier": "Application dossier",
+}
+
+
+def test_demo_holds_a_report_of_each_kind_in_english_and_in_french_or_arabic(runner):
+    """``make run``'s demo: eight reports queued for the scheduler (not drawn while
+    the demo is seeded); the job runner then makes every one, in its language."""
+    from coalition.grants.models import Application, ApplicationStatus
+    from coalition.steering.models import Vote
+
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     reports = db.session.scalars(sa.select(GeneratedReport).order_by(GeneratedReport.id)).all()
-    assert [(r.kind, r.language) for r in reports] == [("membership", "en"), ("membership", "fr")]
+    assert [(r.kind, r.language) for r in reports] == DEMO_REPORTS
     assert all(r.job is not None and r.job.status == jobs.JobStatus.QUEUED for r in reports)
+    # The round report is about the round with the steering vote; the dossier about an
+    # application decided in it.
+    voted = db.session.scalar(sa.select(Vote.round_id).order_by(Vote.id).limit(1))
+    round_report = next(r for r in reports if r.kind == "round")
+    assert round_report.options["round_id"] == voted
+    dossier = db.session.get(
+        Application, next(r for r in reports if r.kind == "dossier").options["application_id"]
+    )
+    assert dossier.round_id == voted
+    assert dossier.status in (ApplicationStatus.APPROVED, ApplicationStatus.REJECTED)
+
+    assert jobs.run_pending() == len(DEMO_REPORTS)
+    for report in reports:
+        db.session.refresh(report)
+        assert report.ready and report.page_count >= 2, (report.kind, report.language)
+        data = operations.file_path(report).read_bytes()
+        assert len(data) == report.size_bytes
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            assert str(pdf.Root.Lang) == report.language
+            title = _in_language(DEMO_TITLES[report.kind], report.language)
+            assert str(pdf.docinfo.Title).startswith(title), (report.kind, report.language)
+        text = pdf_text(data)
+        if report.language == "ar":
+            assert re.search("[\u0600-\u06ff]{4}", text), report.kind
+        assert report.requested_by.email == f"convenor@{demo.DEMO_DOMAIN}"
+    # Seeding again adds nothing.
+    assert runner.invoke(args=["seed-demo", "--if-empty"]).exit_code == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(GeneratedReport)) == 8
 
 
 @pytest.mark.committing
@@ -696,57 +857,85 @@ def test_the_same_report_asked_at_the_same_moment_is_made_once(app, make_user):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(jobs.Job)) == 1
 
 
-def chart_html(html: str, chart_id: str) -> str:
-    """One of the report's HTML bar charts, cut out of its HTML."""
-    start = html.index(f'<div class="bar-rows" id="{chart_id}">')
-    return html[start : html.index("</p></div></div>", start) + len("</p></div></div>")]
+def chart_html(html: str, table_id: str) -> str:
+    """One of the report's bar charts (the table with its bars), cut out of its HTML."""
+    start = html.index(f'<table class="bars" id="{table_id}">')
+    return html[start : html.index("</table>", start) + len("</table>")]
 
 
-def test_arabic_chart_labels_print_as_words_in_logical_order(register, make_member):
-    """WeasyPrint draws SVG text letter by letter (no shaping, no bidi): the report's bar
-    charts are HTML, so their Arabic labels print as words, read right to left."""
+def svg_charts(html: str) -> dict[str, str]:
+    """The report's SVG charts by their id (taken from their title's id)."""
+    found = {}
+    for svg in re.findall(r"<svg\b.*?</svg>", html, re.S):
+        chart_id = re.search(r'<title id="([^"]+)-title">', svg).group(1)
+        found[chart_id] = svg
+    return found
+
+
+def assert_alternative_text(svg: str) -> None:
+    """An SVG chart as the membership figures draw it: an image labelled by its title
+    (the PDF's alternative text) and description."""
+    chart_id = re.search(r'<title id="([^"]+)-title">', svg).group(1)
+    assert 'role="img"' in svg
+    assert f'aria-labelledby="{chart_id}-title {chart_id}-desc"' in svg
+    assert re.search(r'<title id="[^"]+">[^<]+</title>', svg)
+    assert re.search(r'<desc id="[^"]+">[^<]+</desc>', svg)
+
+
+def test_every_chart_of_the_membership_report_is_svg_with_alternative_text(register):
+    html = build_html(request())
+    charts = svg_charts(html)
+    sections = ("status", "kind", "type", "region", "country", "focus")
+    assert set(charts) == {"chart-over-time", *(f"chart-{key}" for key in sections)}
+    for svg in charts.values():
+        assert_alternative_text(svg)
+    assert "<img" not in html
+    # The bar charts draw bars alone: their labels and values are their table's text.
+    for key in sections:
+        assert "<text" not in charts[f"chart-{key}"]
+        table = chart_html(html, f"chart-{key}-table")
+        assert charts[f"chart-{key}"] in table
+    status = chart_html(html, "chart-status-table")
+    assert re.search(r'<th scope="row"><bdi>Active</bdi></th><td class="num"><bdi>5</bdi>', status)
+    assert "<desc" in status and "Active: 5" in charts["chart-status"]
+
+
+def test_arabic_chart_labels_print_as_words_and_the_bars_are_mirrored(register, make_member):
+    """WeasyPrint draws SVG text letter by letter (no shaping, no bidi): a bar chart's
+    labels are its table's text beside the SVG of its bars, so the Arabic labels print as
+    words, read right to left, and the bars start on the right."""
     make_member(name="Kenyan Network", country="KE", joined_on=MONTH_START)
     html = build_html(request(language="ar"))
-    chart = chart_html(html, "chart-country")
-    assert "<svg" not in chart and "<text" not in chart
+    charts = svg_charts(html)
+    for key in ("country", "status"):
+        assert "<text" not in charts[f"chart-{key}"]
+        assert 'direction="rtl"' in charts[f"chart-{key}"]
+        # Mirrored: every bar ends on the chart's right edge (180 wide, 2 of margin).
+        for x, width in re.findall(
+            r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', charts[f"chart-{key}"]
+        ):
+            assert float(x) + float(width) == pytest.approx(180)
+    chart = chart_html(html, "chart-country-table")
     # Only the chart, in an Arabic page: what it prints is the chart's own text.
     page = (
         '<html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>t</title>'
         f'<link rel="stylesheet" href="/static/report.css"></head><body>{chart}</body></html>'
     )
-    text = pdf_text(render_pdf(page).pdf)
+    rendered = render_pdf(page).pdf
+    text = pdf_text(rendered)
     # pdftotext marks right-to-left runs with embedding controls: left out here.
     text = re.sub("[\u202a-\u202e\u2066-\u2069]", "", text)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for country in ("تونس", "كينيا"):  # Tunisia, Kenya: each a word of its own line
-        assert country in lines, (country, lines)
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    for country in ("تونس", "كينيا"):  # Tunisia, Kenya: each a word of its row
+        assert any(line.endswith(country) for line in lines), (country, lines)
+    with pikepdf.open(io.BytesIO(rendered)) as pdf:
+        assert not _images(pdf.pages[0].Resources)
     # The chart over time names its months in digits in an Arabic report: no Arabic
     # script in SVG text, where it would print broken.
-    over_time = re.search(r'<svg[^>]*id="chart-over-time-title".*?</svg>|<svg.*?</svg>', html, re.S)
-    labels = re.sub(r"<title.*?</title>|<desc.*?</desc>", "", over_time.group(0), flags=re.S)
+    over_time = charts["chart-over-time"]
+    labels = re.sub(r"<title.*?</title>|<desc.*?</desc>", "", over_time, flags=re.S)
     assert not re.search(r"[\u0600-\u06ff]", labels), labels[:300]
     assert re.search(r">\d\d/\d{4}<", labels)
-
-
-def test_english_chart_rows_draw_bars_in_proportion_and_hide_small_counts():
-    from coalition.charts import Bar, bar_rows
-
-    chart = str(
-        bar_rows(
-            [
-                Bar("Kenya", 40, "40"),
-                Bar("Senegal", 10, "10"),
-                Bar("Tunisia", None, "fewer than 5"),
-            ],
-            chart_id="c",
-            title="Members",
-        )
-    )
-    assert chart.count('class="bar-row"') == 3
-    assert "width: 78.00%" in chart and "width: 19.50%" in chart  # 40 and 10
-    # The hidden bar: a fixed width, hatched, and its text; the value is nowhere.
-    assert 'class="bar-fill bar-hidden" style="width: 6.00%"' in chart
-    assert "fewer than 5" in chart
 
 
 def test_render_from_one_of_the_schedulers_threads(app):

@@ -5,6 +5,7 @@ queries, and who may ask for it and read it."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -14,20 +15,28 @@ from coalition.accounts.models import Role
 from coalition.extensions import db
 from coalition.grants import awards as ops
 from coalition.grants import grantee_reports as report_ops
-from coalition.grants.models import Fund
+from coalition.grants.award_models import Award
+from coalition.grants.models import Fund, Round
 from coalition.grants.money import format_money
+from coalition.members.figures import number
 from coalition.policy import can
 from coalition.steering.reports import operations
 from coalition.steering.reports.kinds import ReportRequest, get_kind
 from coalition.steering.reports.models import GeneratedReport
-from coalition.steering.reports.portfolio import gather
+from coalition.steering.reports.portfolio import STATES, gather
 from coalition.steering.reports.portfolio_demo import seed_portfolio_in_bulk
 from coalition.steering.reports.rendering import build_html, render_pdf
 from tests.access_table import ANONYMOUS, CONVENOR, PEOPLE, STEERING_GROUP
 from tests.awards_factories import TODAY, approved, award, file_and_submit, pay_all
 from tests.conftest import post, sign_in_as
 from tests.reviews_factories import make_round
-from tests.test_reports import chart_html, check_accessible, pdf_text
+from tests.test_reports import (
+    assert_alternative_text,
+    chart_html,
+    check_accessible,
+    pdf_text,
+    svg_charts,
+)
 
 MONTH_START = TODAY.replace(day=1)
 
@@ -84,8 +93,25 @@ def test_portfolio_figures_equal_the_awards_figures(portfolio):
         assert part.total.still_to_pay == format_money(web.still_to_pay, fund.currency)
         assert part.total.left_to_award == format_money(web.left_to_award, fund.currency)
         overdue += web.reports_overdue
-    # Every overdue report the figures count is listed by name.
+    # Every overdue report the figures count is listed by name, under its grant.
     assert len(context["reports_overdue"]) == overdue > 0
+    listed = sum(1 for a in context["attention"] for need in a.needs if ": overdue (" in need)
+    assert listed == overdue
+    # The grants counted per round and state are the grants the figures count, in the
+    # states the grants pages give them (Award.state_on, the list's filters).
+    today = ops.today_utc()
+    for fund in db.session.scalars(sa.select(Fund)):
+        part = funds[fund.name]
+        by_state = Counter(
+            (grant.round_id, grant.state_on(today))
+            for grant in db.session.scalars(
+                sa.select(Award).join(Award.round).where(Round.fund_id == fund.id)
+            )
+        )
+        for row, figures in zip(part.states, part.round_figures, strict=True):
+            assert row.total == number(figures.grants), row.label
+            assert row.counts == [number(by_state[(figures.round_id, s)]) for s in STATES]
+        assert part.states_total.total == number(part.figures.grants)
 
     # By hand, for the first fund: a (2,000,000 paid), b (400,000 of 800,000 paid),
     # c cancelled after 300,000: it counts for what was paid.
@@ -96,15 +122,42 @@ def test_portfolio_figures_equal_the_awards_figures(portfolio):
     assert [r.grants for r in part.round_figures] == [3, 0]
 
 
-def test_grant_lines_add_up_to_the_figures(portfolio):
+def test_grants_counted_by_state_and_reports_accepted_by_round(portfolio):
     context = gather(request())
-    lines = {g.grantee: g for g in context["grants"]}
-    assert lines["Lagos Media Network"].paid == format_money(400_000, "USD")
-    assert lines["Dakar Data Lab"].state == "Cancelled"
-    assert lines["Dakar Data Lab"].paid == format_money(300_000, "USD")
-    assert lines["جمعية الشفافية الرقمية"].reports == "1 of 2 accepted"
-    accepted = context["reports_accepted"]
-    assert [(r.grantee, r.kind) for r in accepted] == [("جمعية الشفافية الرقمية", "Interim report")]
+    (part,) = context["funds"]
+    first, second = part.states
+    # a (paid in full, final report still due) and b are active, c cancelled.
+    assert (first.counts, first.total) == (["2", "0", "0", "1"], "3")
+    assert (second.counts, second.total) == (["0", "0", "0", "0"], "0")
+    assert part.states_total.counts == ["2", "0", "0", "1"]
+    # a's interim report, accepted today: counted in its round, by kind.
+    assert context["reports_accepted"] == 1
+    assert [(row.label, row.counts, row.total) for row in part.accepted] == [
+        ("الجولة الأولى", ["1", "0"], "1")
+    ]
+    # Nothing is late today: no grant needs attention.
+    assert context["attention"] == []
+    paid = {(t.grantee, t.country, t.amount) for t in context["tranches_paid"]}
+    assert ("Lagos Media Network", "Nigeria", format_money(400_000, "USD")) in paid
+
+
+def test_a_grant_with_a_late_report_and_a_late_tranche_needs_attention(portfolio, monkeypatch):
+    later = TODAY + timedelta(days=130)  # b's interim report (at 120 days) and tranche late
+    monkeypatch.setattr(ops, "today_utc", lambda: later)
+    context = gather(request(start=later.replace(day=1), end=later))
+    (line,) = context["attention"]
+    assert (line.grantee, line.country) == ("Lagos Media Network", "Nigeria")
+    assert line.paid_of_amount == (
+        f"{format_money(400_000, 'USD')} of {format_money(800_000, 'USD')}"
+    )
+    assert len(line.needs) == 2
+    assert line.needs[0].startswith("Interim report due on ") and line.needs[0].endswith(
+        ": overdue (Due)"
+    )
+    assert line.needs[1].startswith(f"Tranche of {format_money(400_000, 'USD')} planned on ")
+    assert line.needs[1].endswith(": late")
+    (part,) = context["funds"]
+    assert part.states[0].counts == ["1", "1", "0", "1"]  # b is now "report overdue"
 
 
 # -- The two variants ---------------------------------------------------------------------------
@@ -130,7 +183,8 @@ def test_staff_variant_lists_the_payment_references(portfolio):
 
 def test_portfolio_pdf_is_accessible_and_reads_in_english(portfolio):
     rendered = render_pdf(build_html(request()))
-    check_accessible(rendered.pdf, "en", title="Fund portfolio report", figures=0, bookmarks=7)
+    # Two charts, each an SVG with its alternative text: the fund's money and its rounds.
+    check_accessible(rendered.pdf, "en", title="Fund portfolio report", figures=2, bookmarks=5)
     text = pdf_text(rendered.pdf)
     for words in (
         "Fund portfolio report",
@@ -138,6 +192,8 @@ def test_portfolio_pdf_is_accessible_and_reads_in_english(portfolio):
         "Confidential — steering group",
         f"Page 2 of {rendered.pages}",
         "Left to award",
+        "Grants per round and state",
+        "Grants that need attention",
         "Lagos Media Network",
         "Tranches paid in the period",
         "Reports accepted in the period",
@@ -151,37 +207,75 @@ def test_portfolio_pdf_in_arabic_has_its_chart_rows_as_words(portfolio):
     html = build_html(request(language="ar"))
     assert '<html lang="ar" dir="rtl">' in html
     rendered = render_pdf(html)
-    check_accessible(rendered.pdf, "ar", title="Fund portfolio report", figures=0, bookmarks=7)
+    check_accessible(rendered.pdf, "ar", title="Fund portfolio report", figures=2, bookmarks=5)
     text = re.sub("[\u202a-\u202e\u2066-\u2069]", "", pdf_text(rendered.pdf))
     assert "جمعية الشفافية الرقمية" in text
     assert "تونس" in text  # the grantee's country, in Arabic
-    # The chart of the rounds, alone: the Arabic round title prints as words, in order.
-    chart = chart_html(html, "chart-fund-1-rounds")
+    # The chart of the rounds, alone: the Arabic round title prints as words, in order,
+    # and the SVG beside it draws bars only, from the right.
+    assert "<text" not in svg_charts(html)["chart-fund-1-rounds"]
+    assert 'direction="rtl"' in svg_charts(html)["chart-fund-1-rounds"]
+    chart = chart_html(html, "chart-fund-1-rounds-table")
     page = (
         '<html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>t</title>'
         f'<link rel="stylesheet" href="/static/report.css"></head><body>{chart}</body></html>'
     )
     alone = re.sub("[\u202a-\u202e\u2066-\u2069]", "", pdf_text(render_pdf(page).pdf))
-    assert "الجولة الأولى" in alone.splitlines()
+    lines = [" ".join(line.split()) for line in alone.splitlines() if line.strip()]
+    assert any(line.endswith("الجولة الأولى") for line in lines), lines
 
 
-def test_the_grants_table_repeats_its_header_row_on_every_page(app):
-    seed_portfolio_in_bulk(120)
+def test_every_chart_of_the_portfolio_is_svg_with_alternative_text_beside_its_figures(
+    portfolio,
+):
+    """Each fund's two bar charts are SVG (bars alone) with a title and a description,
+    set in the table of the figures they draw (the PDF has no raster image: the PDF tests'
+    ``check_accessible``)."""
+    html = build_html(request())
+    charts = svg_charts(html)
+    assert set(charts) == {"chart-fund-1-money", "chart-fund-1-rounds"}
+    for chart_id, svg in charts.items():
+        assert_alternative_text(svg)
+        assert "<text" not in svg
+        assert svg in chart_html(html, f"{chart_id}-table")
+    assert "<img" not in html
+    money = chart_html(html, "chart-fund-1-money-table")
+    f = gather(request())["funds"][0].figures
+    for label, value in (("Budget", f.budget), ("Awarded", f.awarded), ("Paid", f.paid)):
+        assert (
+            f'<th scope="row"><bdi>{label}</bdi></th>'
+            f'<td class="num"><bdi>{format_money(value, "USD")}</bdi></td>'
+        ) in money
+    # Bars in proportion: the budget full length, the amount awarded its share of it.
+    widths = [
+        float(w)
+        for w in re.findall(
+            r'<rect x="0" y="[\d.]+" width="([\d.]+)"', charts["chart-fund-1-money"]
+        )
+    ]
+    assert widths[0] == 178
+    assert widths[1] == pytest.approx(178 * f.awarded / f.budget, abs=0.06)
+
+
+def test_the_attention_table_repeats_its_header_row_on_every_page(app):
+    seed_portfolio_in_bulk(400)
     db.session.commit()
     import subprocess
 
+    context = gather(request())
+    assert 100 < len(context["attention"]) < 400  # the grants on track are only counted
     rendered = render_pdf(build_html(request()))
     pages = 0
-    for number in range(1, rendered.pages + 1):
+    for number_ in range(1, rendered.pages + 1):
         text = subprocess.run(
-            ["pdftotext", "-f", str(number), "-l", str(number), "-", "-"],
+            ["pdftotext", "-f", str(number_), "-l", str(number_), "-", "-"],
             input=rendered.pdf,
             capture_output=True,
             check=True,
         ).stdout.decode()
         text = " ".join(text.split())  # a heading may wrap in its narrow column
-        if re.search(r"\d of \d accepted", text):  # a row of the grants table
-            assert "Grantee" in text and "Amount" in text and "State" in text, f"page {number}"
+        if "Tranche of " in text or "report due on " in text:  # a row of the attention table
+            assert "Grantee" in text and "What is due" in text, f"page {number_}"
             pages += 1
     assert pages >= 2
 
@@ -201,7 +295,6 @@ def _queries(fn) -> int:
 
 
 def test_html_of_the_portfolio_takes_the_same_number_of_queries_for_10_and_200_grants(app):
-    from coalition.grants.award_models import Award
 
     fund = seed_portfolio_in_bulk(10, rounds=2)
     db.session.commit()
@@ -312,3 +405,4 @@ def test_figures_day_is_the_awards_pages_day(portfolio, monkeypatch):
     (part,) = context["funds"]
     assert part.figures == ops.fund_figures(portfolio, later)
     assert part.figures.reports_overdue == len(context["reports_overdue"]) == 1
+    assert [a.grantee for a in context["attention"]] == ["Lagos Media Network"]

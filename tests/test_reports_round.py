@@ -377,3 +377,20 @@ def test_cli_builds_a_round_report_and_a_dossier(runner, app, tmp_path):
     assert "Confidential remark on the budget." in pdf_text(out.read_bytes())
     result = runner.invoke(args=["reports", "build", "round", "--out", str(out)])
     assert result.exit_code != 0 and "--round" in result.output
+
+
+def test_the_list_and_the_page_name_the_round_and_the_application(client, make_user):
+    round_, _vote, apps, _seats, _recused = voted_round()
+    round_.title = "Round <b>Lagos</b> 2027"  # the author's text: escaped
+    staff = make_user(Role.CONVENOR, two_factor=True)
+    db.session.commit()
+    about_round = made("round", staff, round_id=round_.id)
+    dossier = made("dossier", staff, application_id=apps[0].id)
+    sign_in_as(client, staff)
+    listing = client.get("/steering/reports/").get_data(as_text=True)
+    assert "Round &lt;b&gt;Lagos&lt;/b&gt; 2027" in listing
+    assert f"No. {apps[0].id}: {apps[0].title}" in listing
+    page = client.get(f"/steering/reports/{about_round.id}").get_data(as_text=True)
+    assert "<dt>Round</dt><dd><bdi>Round &lt;b&gt;Lagos&lt;/b&gt; 2027</bdi></dd>" in page
+    page = client.get(f"/steering/reports/{dossier.id}").get_data(as_text=True)
+    assert f"<dt>Application</dt><dd><bdi>No. {apps[0].id}: {apps[0].title}</bdi></dd>" in page

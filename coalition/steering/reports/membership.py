@@ -20,7 +20,7 @@ from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from coalition.charts import Bar, bar_rows, time_chart
+from coalition.charts import Bar, TableRow, continued, describe, table_bars, time_chart
 from coalition.config import RTL_LANGUAGES
 from coalition.countries import fold, local_country_name
 from coalition.db import utcnow
@@ -119,9 +119,10 @@ def lapsed_in(start: date, end: date) -> list[tuple[Member, date]]:
 
 
 # WeasyPrint 70 draws SVG text one letter at a time, without shaping or bidi: the bar
-# charts are drawn as HTML (``charts.bar_rows``), their labels in the report's language
-# and direction. The chart over time keeps its SVG: its axis names months in digits in a
-# right-to-left report (digits print correctly letter by letter; month names would not).
+# charts are SVG bars beside the rows of their table (``charts.table_bars``), their labels
+# and values the table's text, in the report's language and direction. The chart over
+# time keeps its text in the SVG: its axis names months in digits in a right-to-left
+# report (digits print correctly letter by letter; month names would not).
 RTL_MONTH_FORMAT = "MM/yyyy"
 
 
@@ -137,15 +138,21 @@ def _focus_section(counts: dict[FocusArea, int], *, exact: bool) -> figures.Sect
         heading=heading,
         column=str(_l("Focus area")),
         rows=rows,
-        chart=Markup(""),  # drawn with the others in gather()
+        chart=Markup(""),  # the report draws its bars beside its table (gather)
         note=str(_l("A member working on several areas counts under each.")),
     )
 
 
-def _bars(key: str, title: str, drawn: list) -> Markup:
-    """The report's bar chart of ``drawn`` (rows as labelled in the chart), as HTML."""
-    return bar_rows(
-        [Bar(r.label, r.value, r.text) for r in drawn], chart_id=f"chart-{key}", title=title
+def _bars(section: figures.Section, rtl: bool) -> list[TableRow]:
+    """The rows of a section's table, the bars of those its chart draws beside them."""
+    return table_bars(
+        [Bar(r.label, r.value, r.text) for r in section.rows],
+        chart_id=f"chart-{section.key}",
+        title=_chart_title(section),
+        describe=describe,
+        continued=continued,
+        rtl=rtl,
+        drawn=len(_drawn(section)),
     )
 
 
@@ -190,12 +197,10 @@ def gather(request: ReportRequest) -> dict[str, Any]:
     focus = stats.focus_counts(active)
     view = figures.staff_view(data, small_hidden=not exact, country_label=_country)
     sections = [*view.sections, _focus_section(focus, exact=exact)]
-    sections = [
-        replace(section, chart=_bars(section.key, _chart_title(section), _drawn(section)))
-        for section in sections
-    ]
+    rtl = request.language in RTL_LANGUAGES
+    charts = {section.key: _bars(section, rtl) for section in sections}
     points = view.months
-    if request.language in RTL_LANGUAGES:
+    if rtl:
         points = [
             replace(point, short=format_date(month.month, RTL_MONTH_FORMAT))
             for point, month in zip(points, data.over_time, strict=True)
@@ -204,6 +209,7 @@ def gather(request: ReportRequest) -> dict[str, Any]:
         "view": view,
         "over_time": _over_time_chart(points, view.months),
         "sections": sections,
+        "charts": charts,
         "countries_covered": figures.number(data.countries_covered),
         "home_countries": figures.number(active_counts.home_countries),
         "joined": _movement(joined_in(request.start, request.end), exact=exact),

@@ -64,9 +64,7 @@ def seed_portfolio_in_bulk(
         )
         for n in range(rounds)
     ]
-    applicant = User(
-        email=f"portfolio{serial}@grantees.example.org", name="Grantee", active=True
-    )
+    applicant = User(email=f"portfolio{serial}@grantees.example.org", name="Grantee", active=True)
     applicant.set_roles([Role.APPLICANT])
     db.session.add_all([*round_rows, applicant])
     db.session.flush()

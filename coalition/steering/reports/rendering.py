@@ -12,7 +12,7 @@ tree, alternative text from each chart's title).
 
 from __future__ import annotations
 
-import io
+import gc
 import logging
 import multiprocessing
 import os
@@ -199,13 +199,21 @@ def base_url() -> str:
 
 def write_pdf(html: str, fetcher: StaticOnlyFetcher, base: str) -> bytes:
     """WeasyPrint itself, in this process: the HTML to a tagged PDF/UA-1 document."""
+    return _draw(html, fetcher, base)[0]
+
+
+def _draw(html: str, fetcher: StaticOnlyFetcher, base: str) -> tuple[bytes, int]:
+    """The PDF and its number of pages (as laid out: no PDF parser needed to count them)."""
     from weasyprint import HTML
 
-    return HTML(string=html, base_url=base, url_fetcher=fetcher).write_pdf(pdf_variant=PDF_VARIANT)
+    document = HTML(string=html, base_url=base, url_fetcher=fetcher).render(pdf_variant=PDF_VARIANT)
+    pages = len(document.pages)
+    return document.write_pdf(pdf_variant=PDF_VARIANT), pages
 
 
 def _child(html: str, fetcher: StaticOnlyFetcher, base: str, out: str) -> None:
-    """The render, in the forked child: the PDF to ``out`` (whole, or not at all).
+    """The render, in the forked child: the PDF to ``out`` (whole, or not at all), and
+    its number of pages to ``out + ".pages"``.
 
     The child leaves with ``os._exit``: it was forked from the job runner,
     often from one of the scheduler's threads, and must run none of the
@@ -213,7 +221,8 @@ def _child(html: str, fetcher: StaticOnlyFetcher, base: str, out: str) -> None:
     """
     code = 1
     try:
-        data = write_pdf(html, fetcher, base)
+        data, pages = _draw(html, fetcher, base)
+        Path(out + ".pages").write_text(str(pages))
         partial = out + ".part"
         with open(partial, "wb") as f:
             f.write(data)
@@ -248,7 +257,13 @@ def render_pdf(
     with tempfile.TemporaryDirectory(prefix="coalition-report-") as folder:
         out = os.path.join(folder, "report.pdf")
         process = context.Process(target=_child, args=(html, fetcher, base, out), daemon=True)
-        process.start()
+        # The child's garbage collector leaves the objects it inherits alone: walking
+        # them would copy every page of the parent's heap into the child (copy on write).
+        gc.freeze()
+        try:
+            process.start()
+        finally:
+            gc.unfreeze()
         process.join(seconds)
         if process.is_alive():
             process.kill()
@@ -260,8 +275,7 @@ def render_pdf(
             log.error("report render failed", extra={"fields": {"exitcode": process.exitcode}})
             raise ReportError(_("The report could not be drawn."))
         data = Path(out).read_bytes()
-    import pikepdf
-
-    with pikepdf.open(io.BytesIO(data)) as pdf:
-        pages = len(pdf.pages)
+        # Counted by the child: opening the PDF here with pikepdf would cost the job
+        # process about 90 MB for a 150-page document (its whole structure tree).
+        pages = int(Path(out + ".pages").read_text())
     return RenderedReport(pdf=data, pages=pages, seconds=time.monotonic() - started)

@@ -34,6 +34,7 @@ from coalition.steering.reports import operations, subjects
 from coalition.steering.reports.kinds import ReportRequest, get_kind, kind_names
 from coalition.steering.reports.models import GeneratedReport
 from coalition.steering.reports.rendering import ReportError
+from coalition.steering.reports.round_report import application_label
 
 bp = Blueprint("reports", __name__)
 
@@ -111,8 +112,20 @@ def _listing() -> list[tuple]:
         reports = list(db.session.scalars(query))
         if kind.subject_rule is not None:
             reports = [r for r in reports if can(current_user, "reports.read", r)]
-        out.append((kind, reports))
+        out.append((kind, reports, {r.id: subject_label(kind, r) for r in reports}))
     return out
+
+
+def subject_label(kind, report: GeneratedReport) -> str | None:
+    """What a round report or a dossier is about, as the list and its page name it
+    (the round's title; the application's number and title, never the applicant's
+    name). None for a report about a period, or when its subject is gone."""
+    subject = kind.subject_of(report.options) if kind is not None else None
+    if subject is None:
+        return None
+    if kind.subject_option == "application_id":
+        return application_label(subject.id, subject.title)
+    return subject.title
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -215,6 +228,7 @@ def show(report_id: int):
             refresh=refresh,
             refresh_seconds=REFRESH_SECONDS,
             language_name=LANGUAGES.get(report.language, report.language),
+            subject=subject_label(get_kind(report.kind), report),
             delete_form=DeleteForm(),
         )
     )
