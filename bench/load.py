@@ -233,6 +233,7 @@ def seed_command(out: Path, members: int, small: bool) -> None:
         db.session.commit()
         vote = db.session.get(Vote, seeded["open_vote_id"])
         seeded.update(
+            demo_domain=DEMO_DOMAIN,
             open_round_id=call.id,
             shortlist=voting.item_ids(vote),
             accounts={
@@ -278,6 +279,7 @@ def verify(ledger: list[dict], since: datetime, accounts: dict) -> list[Check]:
     """What the load's people did (``ledger``) against the database (in an app context)."""
     import sqlalchemy as sa
 
+    from coalition.accounts.models import User
     from coalition.audit.models import AuditEntry
     from coalition.extensions import db
     from coalition.grants.models import Application, Attachment
@@ -421,9 +423,24 @@ def verify(ledger: list[dict], since: datetime, accounts: dict) -> list[Check]:
             f"{len(requested)} made" + (f"; not ready: {unready}" if unready else ""),
         )
     )
+    # Sign-ups: each one account, made by the job, with one confirmation email.
+    emails = [e["email"] for e in of["sign_up"]]
+    made = Counter(
+        db.session.scalars(sa.select(User.email).where(User.email.in_(emails or ["-"]))).all()
+    )
+    checks.append(_exactly_once("sign-ups (accounts made by the job)", emails, made))
+    told = Counter(
+        db.session.scalars(
+            sa.select(OutboxMessage.recipient).where(
+                OutboxMessage.recipient.in_(emails or ["-"]), OutboxMessage.created_at >= since
+            )
+        ).all()
+    )
+    checks.append(_exactly_once("sign-ups: one confirmation email each", emails, told))
     # The audit log: one entry per change, nothing else.
     expected = {
         "user.sign_in": len(of["sign_in"]),
+        "user.sign_up": len(of["sign_up"]),
         "application.started": len(of["start"]),
         "application.saved": len(of["save"]),
         "application.attachment_added": len(of["upload"]),
@@ -769,6 +786,7 @@ def run(args) -> int:
         server = start_server(env, port, workdir / "server.log")
         out_path = workdir / "locust.json"
         since = datetime.now(UTC)
+        load_before = os.getloadavg()[0]
         users = sum(counts.values())
         print(
             f"Load: {users} people ({', '.join(f'{n} {k}' for k, n in counts.items())}) "
@@ -838,7 +856,8 @@ def run(args) -> int:
         f"{users} simulated people ({', '.join(f'{n} {k}' for k, n in counts.items())}), "
         f"{sum(r.requests for r in rows):,} requests; gunicorn with {WORKERS} workers and the "
         f"scheduler, {'PostgreSQL' if url.startswith('postgres') else 'SQLite'}, "
-        f"{args.members:,} members, on loopback"
+        f"{args.members:,} members, on loopback. This machine: {os.cpu_count()} cores, "
+        f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end."
     )
     text = render(rows, checks, errors, heading)
     print()

@@ -11,7 +11,7 @@ two users never share one), signed in through the real forms (``bench/run.py``'s
 carrying the CSRF token and the one-time token of a create form as a browser does:
 
 * visitors: the open calls, a call, the public directory (pages, searches) and
-  its figures;
+  its figures, and a few sign-ups (a job makes the account and emails the link);
 * applicants: start a draft from a call (one start in three is sent twice, a
   double click, which must create one draft), save it with a new summary,
   upload a small attachment, look at their dashboard;
@@ -242,7 +242,9 @@ class Person(HttpUser):
             location = r.headers.get("Location", "")
             landed = re.sub(r"^https?://[^/]+", "", location)
             if r.status_code != 302 or not re.match(lands, landed):
-                r.failure(f"POST {path} answered {r.status_code} to {location!r}")
+                r.failure(
+                    f"POST {path} answered {r.status_code} to {location!r}: {refusal(r.content)}"
+                )
                 return None
             r.success()
         with self.client.get(
@@ -281,6 +283,10 @@ def csrf(html: str) -> str:
 class Visitor(Person):
     fixed_count = int(os.environ.get("LOAD_VISITORS", 6))
 
+    def on_start(self):
+        super().on_start()
+        self.sign_up()  # one arrives to sign up; a second may, later, from the same computer
+
     @task(3)
     def calls(self):
         self.page("/calls", "GET /calls")
@@ -305,6 +311,32 @@ class Visitor(Person):
     @task(2)
     def figures(self):
         self.page("/directory/figures", "GET /directory/figures")
+
+    MAX_SIGN_UPS = 2  # each visitor signs up at most twice (two people at one computer)
+
+    @task(1)
+    def sign_up(self):
+        """An account asked for: the job makes it and sends the confirmation email."""
+        done = getattr(self, "signed_up", 0)
+        if done >= self.MAX_SIGN_UPS:
+            return
+        self.signed_up = done + 1
+        html = self.page("/sign-up", "GET /sign-up")
+        if html is None:
+            return
+        data = form_data(html, "email")
+        email = f"{marker('visitor')}@{seed()['demo_domain']}"
+        data["name"] = "Load Visitor"
+        data["email"] = email
+        data["password"] = data["confirm"] = "Load " + secrets.token_urlsafe(18)
+        if self.post(
+            "/sign-up",
+            "POST /sign-up (new account)",
+            data,
+            lands=r"/sign-up/check-email$",
+            follow_name="GET /sign-up/check-email (after sign-up)",
+        ):
+            record({"kind": "sign_up", "email": email})
 
 
 # -- Applicants ----------------------------------------------------------------------------

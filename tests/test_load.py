@@ -230,6 +230,8 @@ def test_a_short_load_run_passes_every_check(tmp_path):
         "attachments uploaded",
         "votes cast (changes kept)",
         "reports requested",
+        "sign-ups (accounts made by the job)",
+        "sign-ups: one confirmation email each",
     ):
         sent = re.search(rf"\| {re.escape(check)} \| PASS \| (\d+) sent", table)
         assert sent and int(sent.group(1)) >= 1, (check, table)
