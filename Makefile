@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench check-system venv venv-test secret migrate clean translations catalogs
+.PHONY: run test lint bench load check-system venv venv-test secret migrate clean translations catalogs
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -89,6 +89,17 @@ test: check-system venv-test secret catalogs
 # BENCH_ARGS="--members 2000 --requests 30" or "--database-url postgresql://…" to change them.
 bench: venv catalogs
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Ten minutes of mixed traffic against gunicorn (4 workers), the scheduler and PostgreSQL,
+# then the database checked against what was sent (see the README's "Load run").
+# LOAD_MINUTES=1 for a short try; LOAD_DATABASE_URL=postgresql://… for another database
+# (dropped and created again).
+$(BIN)/.installed-load: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	@touch $@
+
+load: $(BIN)/.installed-load secret catalogs
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 lint: venv-test
 	$(BIN)/ruff check .

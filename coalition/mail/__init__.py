@@ -163,6 +163,20 @@ INTERRUPTED_WHILE_SENDING = (
 )
 
 
+def _commit_keeping_loaded() -> None:
+    """Commit, and keep the loaded rows as they are: sending then reads the message
+    without the database. Reading it back would begin a transaction, which outside a
+    page view takes SQLite's write lock (BEGIN IMMEDIATE) and would hold it for the
+    whole SMTP conversation, every form post waiting on the mail server."""
+    session = db.session()
+    before = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = before
+
+
 def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]:
     """Send the messages that are due, each at most once.
 
@@ -195,7 +209,7 @@ def deliver_due(now: datetime | None = None, limit: int = 100) -> dict[str, int]
             break
         message.attempts += 1
         message.sent_at = utcnow()  # in flight
-        db.session.commit()
+        _commit_keeping_loaded()
         try:
             send(message)
         except Exception as exc:
