@@ -828,3 +828,39 @@ def test_staff_start_the_review_from_the_round_page_then_reach_its_review_pages(
     page = text(client.get(f"/grants/rounds/{round_.id}"))
     assert f'href="/grants/rounds/{round_.id}/review"' in page
     assert f'href="/grants/rounds/{round_.id}/reviewers"' in page
+
+
+def test_the_kept_ranking_survives_changes_that_cannot_move_it(app, client, monkeypatch):
+    """Under steady work elsewhere (drafts saved in another round, a reviewer's draft
+    in this one) the ranking is not computed again: only a change to what it is
+    drawn from does that (here, a review submitted)."""
+    from coalition import audit
+    from coalition.grants import scores
+
+    round_, (_a, b, _c, _d) = ranked_round()
+    draft = assigned(round_, application=b)
+    db.session.commit()
+    computed = []
+    real = scores.round_ranking
+    monkeypatch.setattr(scores, "round_ranking", lambda r: computed.append(r.id) or real(r))
+    app.config["RANKING_CACHE_SECONDS"] = 60
+    scores.forget_rankings()
+    try:
+        fetch = lambda: scores.cached_ranking(db.session.get(type(round_), round_.id))  # noqa: E731
+        fetch()
+        fetch()
+        assert computed == [round_.id]
+        # Audited changes that do not touch the ranking: another object, a draft's notes.
+        audit.record("application.saved", object_type="Application", object_id="999")
+        draft.comment_confidential = "Thinking."
+        audit.record("review.saved", draft)
+        db.session.commit()
+        fetch()
+        assert computed == [round_.id]
+        submit_directly(draft, (5, 5, 5), Recommendation.FUND)
+        db.session.commit()
+        fetch()
+        assert computed == [round_.id, round_.id]
+    finally:
+        del app.config["RANKING_CACHE_SECONDS"]
+        scores.forget_rankings()

@@ -19,6 +19,8 @@ class AuditEntry(db.Model):
         sa.Index("ix_audit_entries_object", "object_type", "object_id"),
         sa.Index("ix_audit_entries_created_at", "created_at"),
         sa.Index("ix_audit_entries_action", "action"),
+        # The newest row about a kind of object, at once (coalition.caching).
+        sa.Index("ix_audit_entries_type_id", "object_type", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

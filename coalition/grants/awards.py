@@ -918,33 +918,22 @@ def fund_figures(fund: Fund, today: date | None = None) -> MoneyFigures:
 MONEY_CACHE_SECONDS = 60
 
 
-# How far below the newest audit row a row committed late is still noticed.
-AUDIT_WINDOW = 1_000
-
-
 def money_fingerprint(funds: list[Fund], today: date) -> tuple:
     """What changes whenever the figures may: the day (a report falls overdue as it
-    passes), the funds' budgets, and the audit rows. Every change that moves a
-    figure (an award, an amendment, a cancellation, a tranche paid, a report
-    submitted, accepted or sent back, a round's budget edited or a round added)
-    goes through an operation that writes an audit row in the same transaction.
+    passes), the funds' budgets, and the audit rows about grants, grantee reports,
+    rounds and funds (``coalition.caching.typed_audit_marker``: it notices a row
+    committed out of order too). Every change that moves a figure (an award, an
+    amendment, a cancellation, a tranche paid, a report submitted, accepted or
+    sent back, a round's budget edited or a round added) goes through an
+    operation that writes one of them in the same transaction; a draft saved or
+    a vote cast leaves the figures as they are. One query."""
+    from coalition.caching import typed_audit_marker
 
-    The newest row's number alone would miss a transaction that took its number
-    before another one and committed after it (PostgreSQL numbers rows as they
-    are written, not as they are committed): the count of the rows numbered
-    within ``AUDIT_WINDOW`` of the newest grows when it commits. One query, on
-    the audit table's key."""
-    from coalition.audit.models import AuditEntry
-
-    newest = sa.select(sa.func.max(AuditEntry.id)).scalar_subquery()
-    recent = (
-        sa.select(sa.func.count())
-        .select_from(AuditEntry)
-        .where(AuditEntry.id > newest - AUDIT_WINDOW)
-        .scalar_subquery()
+    return (
+        today,
+        typed_audit_marker("Award", "GranteeReport", "Round", "Fund"),
+        tuple((f.id, f.total_budget, f.name, f.currency) for f in funds),
     )
-    audit_rows = tuple(db.session.execute(sa.select(newest, recent)).one())
-    return (today, audit_rows, tuple((f.id, f.total_budget, f.name, f.currency) for f in funds))
 
 
 def cached_figures_of_funds(funds: list[Fund], today: date | None = None) -> list[FundFigures]:
@@ -952,25 +941,23 @@ def cached_figures_of_funds(funds: list[Fund], today: date | None = None) -> lis
     nothing changed since: a change made in another worker shows on the next view
     here too, as it writes the audit row this compares. A change made behind the
     operations' back is seen within ``MONEY_CACHE_SECONDS``."""
-    import time
-
     from flask import current_app
+
+    from coalition.caching import kept
 
     today = today or today_utc()
     funds = list(funds)
     seconds = current_app.config.get(
         "MONEY_CACHE_SECONDS", 0 if current_app.testing else MONEY_CACHE_SECONDS
     )
-    if not seconds:
-        return figures_of_funds(funds, today)
-    kept = current_app.extensions.setdefault("coalition.money_figures", {})
-    fingerprint = money_fingerprint(funds, today)
-    entry = kept.get("funds")
-    if entry is not None and entry[0] == fingerprint and entry[1] > time.monotonic():
-        return entry[2]
-    figures = figures_of_funds(funds, today)
-    kept["funds"] = (fingerprint, time.monotonic() + seconds, figures)
-    return figures
+    return kept(
+        current_app.extensions.setdefault("coalition.money_figures", {}),
+        # The day and the funds' budgets are known without a query: part of the key.
+        (today, tuple((f.id, f.total_budget, f.name, f.currency) for f in funds)),
+        seconds=seconds,
+        fingerprint=lambda: money_fingerprint(funds, today),
+        compute=lambda: figures_of_funds(funds, today),
+    )
 
 
 def forget_money_figures(app=None) -> None:

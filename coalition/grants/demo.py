@@ -827,9 +827,7 @@ def seed_awards(rng: random.Random, seeded: dict[str, Any]) -> dict[str, Any]:
 
     convenor = account_ops.find_by_email(f"convenor@{DEMO_DOMAIN}")
     past_round = seeded["past_round"]
-    eligible = [
-        a for a in seeded["past_applications"] if a.status == ApplicationStatus.ELIGIBLE
-    ]
+    eligible = [a for a in seeded["past_applications"] if a.status == ApplicationStatus.ELIGIBLE]
     chosen = eligible[: len(DEMO_GRANT_STATES)]
     waitlisted = eligible[len(DEMO_GRANT_STATES) : len(DEMO_GRANT_STATES) + 2]
     today = utcnow().date()

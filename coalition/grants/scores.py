@@ -10,7 +10,6 @@ exact fraction, so that ties and the 1.5 threshold are decided exactly.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -224,40 +223,58 @@ def application_score(round_: Round, application_id: int) -> ApplicationScore | 
 # How long a worker keeps a ranking it computed (the app setting RANKING_CACHE_SECONDS
 # overrides it; 0 computes afresh each time, as the tests do unless they set it).
 RANKING_CACHE_SECONDS = 60
-_kept: dict[int, tuple[tuple, float, RoundRanking]] = {}
+_kept: dict = {}
 
 
 def ranking_fingerprint(round_: Round) -> tuple:
-    """What changes whenever a round's ranking may: one cheap query, and the round's row.
-
-    Every change that moves a ranking (a review saved, submitted, reopened or
-    recused; an assignment; a screening or a withdrawal; an edit of the round)
-    goes through an operation that writes an audit row, so the ranking stays
-    as it is while the newest audit row does. A change made behind the
-    operations' back is seen within the cache's lifetime.
-    """
-    from coalition.audit.models import AuditEntry
-
-    newest = db.session.scalar(sa.select(sa.func.max(AuditEntry.id)))
-    return (newest, round_.id, round_.budget, round_.reviewers_per_application)
+    """What changes whenever a round's ranking may, read from the rows it is drawn
+    from: the round's reviews (how many in each state, and the newest change to a
+    submitted one), its applications (how many, the newest change of status or
+    content), and the round's own settings. A draft review saved, or anything in
+    another round, leaves it as it is. Two small queries on the round's rows."""
+    in_round = Application.round_id == round_.id
+    states = db.session.execute(
+        sa.select(Review.status, sa.func.count())
+        .join(Application, Application.id == Review.application_id)
+        .where(in_round)
+        .group_by(Review.status)
+    ).all()
+    newest = db.session.execute(
+        sa.select(
+            sa.select(sa.func.max(Review.updated_at))
+            .join(Application, Application.id == Review.application_id)
+            .where(in_round, Review.status == ReviewStatus.SUBMITTED)
+            .scalar_subquery(),
+            sa.select(sa.func.count()).select_from(Application).where(in_round).scalar_subquery(),
+            sa.select(sa.func.max(Application.status_changed_at)).where(in_round).scalar_subquery(),
+            sa.select(sa.func.max(Application.updated_at)).where(in_round).scalar_subquery(),
+        )
+    ).one()
+    return (
+        tuple(sorted((str(status), count) for status, count in states)),
+        *newest,
+        round_.id,
+        round_.budget,
+        round_.reviewers_per_application,
+    )
 
 
 def cached_ranking(round_: Round) -> RoundRanking:
     """``round_ranking(round_)``, or the one this worker computed last if nothing changed."""
     from flask import current_app
 
+    from coalition.caching import kept
+
     seconds = current_app.config.get(
         "RANKING_CACHE_SECONDS", 0 if current_app.testing else RANKING_CACHE_SECONDS
     )
-    if not seconds:
-        return round_ranking(round_)
-    fingerprint = ranking_fingerprint(round_)
-    kept = _kept.get(round_.id)
-    if kept is not None and kept[0] == fingerprint and kept[1] > time.monotonic():
-        return kept[2]
-    ranking = round_ranking(round_)
-    _kept[round_.id] = (fingerprint, time.monotonic() + seconds, ranking)
-    return ranking
+    return kept(
+        _kept,
+        (round_.id, round_.budget, round_.reviewers_per_application),
+        seconds=seconds,
+        fingerprint=lambda: ranking_fingerprint(round_),
+        compute=lambda: round_ranking(round_),
+    )
 
 
 def forget_rankings() -> None:

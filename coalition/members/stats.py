@@ -18,7 +18,6 @@ the page itself.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from typing import TypeVar
 import sqlalchemy as sa
 from flask import current_app
 
-from coalition.audit.models import AuditEntry
 from coalition.countries import Region
 from coalition.db import utcnow
 from coalition.extensions import db
@@ -55,7 +53,7 @@ MONTHS = 24
 CACHE_SECONDS = 60
 
 T = TypeVar("T")
-_cache: dict[str, tuple[tuple, float, object]] = {}
+_cache: dict = {}
 
 
 def published(count: int) -> int | None:
@@ -310,36 +308,31 @@ def public_order(counts: dict, label) -> list:
 def register_fingerprint() -> tuple:
     """What changes whenever the figures may: one cheap query.
 
-    Every change to a member goes through the registry's operations, and
-    each writes an audit row (and a status change, a new member or a removed
-    one shows in the other values), so the figures stay as they are while
-    these do. A change made behind the operations' back is seen within
-    ``CACHE_SECONDS``.
+    Every change to a member goes through the registry's operations, and each
+    writes an audit row about the member (an import, one about its job); a
+    status change, a new member or a removed one also shows in the other
+    values. Changes to anything else (a draft saved, a vote) leave it as it is.
+    A change made behind the operations' back is seen within ``CACHE_SECONDS``.
     """
+    from coalition.caching import typed_audit_marker
+
     row = db.session.execute(
         sa.select(
-            sa.select(sa.func.max(AuditEntry.id)).scalar_subquery(),
             sa.select(sa.func.max(MemberStatusChange.id)).scalar_subquery(),
             sa.select(sa.func.max(Member.id)).scalar_subquery(),
             sa.select(sa.func.count()).select_from(Member).scalar_subquery(),
         )
     ).one()
-    return tuple(row)
+    return (*row, *typed_audit_marker("Member", "Job"))
 
 
 def cached(key: str, count: Callable[[], T]) -> T:
     """``count()``, or the figures this worker counted last under ``key`` if the register
     has not changed since (and they are younger than ``CACHE_SECONDS``)."""
+    from coalition.caching import kept
+
     seconds = current_app.config.get("FIGURES_CACHE_SECONDS", CACHE_SECONDS)
-    if not seconds:
-        return count()
-    fingerprint = register_fingerprint()
-    kept = _cache.get(key)
-    if kept is not None and kept[0] == fingerprint and kept[1] > time.monotonic():
-        return kept[2]  # type: ignore[return-value]
-    value = count()
-    _cache[key] = (fingerprint, time.monotonic() + seconds, value)
-    return value
+    return kept(_cache, key, seconds=seconds, fingerprint=register_fingerprint, compute=count)
 
 
 def forget_cached() -> None:
