@@ -3,6 +3,8 @@
 * S28: hostile text pointing at a server on loopback (an image, an attachment link, an
   ``@import``) is printed as text in a real report, the PDF holds no embedded file, and
   the server hears nothing.
+* S21: a CSRF failure and a refusal (403) are logged with the person, the address and the
+  UTC time, and nothing of the form's body.
 * S26: no uploaded file is reachable under ``/static`` or any other URL without the
   download route's permission check: the upload folder is outside the static folder, and
   the usual ways of asking for a stored name answer 404.
@@ -11,6 +13,8 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -18,10 +22,12 @@ from pathlib import Path
 import pikepdf
 from markupsafe import escape
 
+from coalition.accounts.models import Role
 from coalition.grants import files
+from coalition.logs import JSONFormatter
 from coalition.static_files import STATIC_PREFIX
 from coalition.steering.reports.rendering import build_html, render_pdf
-from tests.conftest import sign_in_as
+from tests.conftest import csrf_token, sign_in_as
 from tests.test_reports import (  # noqa: F401 - the fixture
     MONTH_START,
     _Recorder,
@@ -94,3 +100,27 @@ def test_s26_no_upload_is_reachable_under_static_or_without_permission(
             response = client.get(path)
             assert response.status_code == 404, (path, response.status_code)
             assert b"secret field work" not in response.get_data(), path
+
+
+def test_s21_csrf_failures_and_refusals_are_logged_with_who_where_and_when(
+    client, make_user, caplog
+):
+    user = make_user(Role.APPLICANT)
+    sign_in_as(client, user)
+    secret = "body-secret-1234\nFAKE: line"
+    with caplog.at_level(logging.INFO):
+        without_token = client.post("/account/", data={"name": secret})
+        refused = client.post(
+            "/admin/users/invite", data={"email": secret, "csrf_token": csrf_token(client)}
+        )
+    assert without_token.status_code == 400
+    assert refused.status_code == 403
+    lines = [JSONFormatter().format(r) for r in caplog.records]
+    logged = [json.loads(line) for line in lines]
+    for message in ("CSRF check failed", "access refused"):
+        [entry] = [e for e in logged if e.get("message") == message]
+        assert entry["user_id"] == user.id, message
+        assert entry["ip"] == "127.0.0.1", message
+        assert entry["time"].endswith("+00:00"), message
+    assert not [line for line in lines if "body-secret-1234" in line]
+    assert all("\n" not in line for line in lines)
