@@ -697,6 +697,9 @@ def test_fuzz_other_peoples_objects_are_refused_and_untouched(
         check(response, caplog, f"GET {path}")
         assert response.status_code in OWNED_REFUSALS, f"{owner} GET {path}: {response.status_code}"
         assert not changed_tables(before, fingerprint())
+        # The same person reaches their own object: the refusal is about the owner.
+        own = client.get(path_for(endpoint, url_values(entry, world)))
+        assert own.status_code not in OWNED_REFUSALS, f"{owner} GET own: {own.status_code}"
         return
     own_path = path_for(endpoint, url_values(entry, world))
     forms = [
