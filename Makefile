@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench load check-system venv venv-test secret migrate clean translations catalogs
+.PHONY: run test fuzz lint bench load check-system venv venv-test secret migrate clean translations catalogs
 
 # The virtual environment, rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -84,6 +84,12 @@ run: check-system venv secret migrate catalogs
 test: check-system venv-test secret catalogs
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Every form and every page fuzzed, FUZZ_EXAMPLES cases each (1,000 by default; `make test`
+# runs a quicker profile). See the README's "Fuzzing".
+FUZZ_EXAMPLES ?= 1000
+fuzz: check-system venv-test secret catalogs
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz.py -q $(PYTEST_ARGS)
 
 # Page times, export, dry-run import and memory at 10,000 members (see bench/README.md).
 # BENCH_ARGS="--members 2000 --requests 30" or "--database-url postgresql://…" to change them.
