@@ -737,6 +737,8 @@ def seed_reviews(
     )
     for review in reviews:
         state = scripted.get(review.id)
+        if state is None and split is not None and review in split:
+            state = "split"  # always written: whatever the draws, the round shows one
         if state is None:
             state = "submitted" if rng.random() < 0.8 else rng.choice(["declare", "draft"])
         application = review.application
@@ -753,7 +755,7 @@ def seed_reviews(
         review_ops.declare(application, review.reviewer, conflict=False)
         if state == "todo":
             continue
-        if split is not None and review in split:
+        if state == "split":
             high = review is split[0]
             scores = {c.id: (5 if high else 1) for c in round_.criteria}
             recommendation = Recommendation.FUND if high else Recommendation.DO_NOT_FUND
