@@ -586,18 +586,10 @@ def start_server(env: dict, port: int, log_path: Path) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server stopped at start; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.3)
-    process.terminate()
-    raise SystemExit("the server did not answer within 90 seconds")
+    try:
+        return _bench().wait_until_healthy(process, port, log_path, seconds=90)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -1125,10 +1125,18 @@ def start_gunicorn(env: dict, port: int, log_path: Path) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    return wait_until_healthy(process, port, log_path, seconds=60)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen, port: int, log_path: Path, *, seconds: int
+) -> subprocess.Popen:
+    """Wait for the server's ``/healthz`` to answer 200; stop it and raise if it ends or
+    does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn stopped at start; see {log_path}")
+            raise RuntimeError(f"the server stopped at start; see {log_path}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                 if r.status == 200:
@@ -1136,7 +1144,7 @@ def start_gunicorn(env: dict, port: int, log_path: Path) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("gunicorn did not answer within 60 seconds")
+    raise RuntimeError(f"the server did not answer within {seconds} seconds")
 
 
 def children_of(pid: int) -> list[int]:

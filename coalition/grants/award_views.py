@@ -711,7 +711,7 @@ def waitlist(round_id: int):
     if round_ is None:
         abort(404)
     entries, left = decisions.waitlist(round_)
-    head = decisions.waitlist_head(round_)
+    head = decisions.head_of(entries, left)
     return render_template(
         "grants/waitlist.html",
         round=round_,

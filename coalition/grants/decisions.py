@@ -295,7 +295,11 @@ def waitlist_head(round_: Round) -> WaitlistHead | None:
     the budget left covers (one whose request is larger is passed over, not blocked
     on), or, when none fits, the best-ranked one, marked as not covered. None when
     nothing is waitlisted."""
-    entries, left = waitlist(round_)
+    return head_of(*waitlist(round_))
+
+
+def head_of(entries: list[WaitlistEntry], left: int) -> WaitlistHead | None:
+    """``waitlist_head`` of a waitlist already read (``waitlist(round_)``)."""
     if not entries:
         return None
     head = next((entry for entry in entries if entry.fits), entries[0])
