@@ -189,6 +189,7 @@ def test_a_short_load_run_passes_every_check(tmp_path):
         **os.environ,
         "LOAD_RATELIMIT_STORAGE_URI": "memory://",
         "LOAD_WARM_UP_SECONDS": "0",
+        "LOAD_EVERY_FORM_AT_START": "1",
         "LOAD_VISITORS": "1",
         "LOAD_APPLICANTS": "2",
         "LOAD_REVIEWERS": "1",
