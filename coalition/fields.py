@@ -12,7 +12,9 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
+from wtforms import SelectField as _SelectField
 from wtforms import SelectMultipleField
+from wtforms.widgets import Select
 
 from coalition.countries import Region, region_of
 
@@ -67,3 +69,27 @@ class CountriesField(SelectMultipleField):
             "invalid_choice_message", _l("%(value)s is not one of the countries you can choose.")
         )
         super().__init__(label, validators, **kwargs)
+
+
+class QuickSelect(Select):
+    """WTForms' select, each plain option written directly: the same HTML, without
+    ``html_params`` for every one of 250 countries (a third of the application form's
+    time on the server)."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        if choice.render_kw or kwargs:
+            return Select.render_option(choice, **kwargs)
+        value = choice.value
+        if isinstance(value, bool):
+            value = str(value)
+        label = escape(choice.label or choice.value)
+        selected = " selected" if choice.selected else ""
+        # As html_params writes it: attributes sorted, values escaped.
+        return f'<option{selected} value="{escape(value)}">{label}</option>'
+
+
+class SelectField(_SelectField):
+    """The app's select (``QuickSelect``)."""
+
+    widget = QuickSelect()

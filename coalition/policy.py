@@ -18,8 +18,10 @@ from typing import Any
 
 from flask import abort
 from flask_login import current_user
+from werkzeug.local import LocalProxy
 
 from coalition.accounts.models import Role
+from coalition.page_memo import page_memo, read_once
 
 log = logging.getLogger("coalition.policy")
 
@@ -39,6 +41,9 @@ def rule(permission: str) -> Callable[[Rule], Rule]:
 
 def can(user: Any, permission: str, obj: Any = None) -> bool:
     """True when ``user`` holds ``permission`` (on ``obj``). Fails closed."""
+    if isinstance(user, LocalProxy):
+        # ``current_user``: resolved once here, not on every attribute the rules read.
+        user = user._get_current_object()
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     if not getattr(user, "is_active", False):
@@ -257,23 +262,10 @@ def _withdraw_application(user, application) -> bool:
 # when they also hold another role.
 
 
-def _read_once(key: tuple, load: Callable[[], Any]) -> Any:
-    """``load()``, asked once per page view: a review page asks several rules about the
-    same person and application. Only for GET, which changes nothing in between."""
-    from flask import g, has_request_context, request
-
-    if not has_request_context() or request.method != "GET":
-        return load()
-    memo = g.setdefault("_review_rules", {})
-    if key not in memo:
-        memo[key] = load()
-    return memo[key]
-
-
 def _review_declaration(user, application_id):
     from coalition.grants.reviews import declaration_of
 
-    return _read_once(
+    return read_once(
         ("declaration", user.id, application_id), lambda: declaration_of(user.id, application_id)
     )
 
@@ -285,6 +277,47 @@ def _declared_no_conflict(user, application_id) -> bool:
     return declaration is not None and declaration.kind == ConflictKind.NONE
 
 
+def prime_application_rules(user, application_ids) -> None:
+    """Load at once what the review and vote rules ask about ``user`` and each of many
+    applications (a page listing them): declarations, active reviews and places on a
+    vote, three queries instead of several per application. Only for GET, as
+    ``read_once``; the rules then read from the same memo."""
+    ids = list(application_ids)
+    memo = page_memo()
+    if not ids or memo is None:
+        return
+    import sqlalchemy as sa
+
+    from coalition.extensions import db
+    from coalition.grants.review_models import ACTIVE_REVIEW, ConflictDeclaration, Review
+    from coalition.steering.reports.dossier import vote_items_of
+
+    declarations = {
+        d.application_id: d
+        for d in db.session.scalars(
+            sa.select(ConflictDeclaration).where(
+                ConflictDeclaration.user_id == user.id,
+                ConflictDeclaration.application_id.in_(ids),
+            )
+        )
+    }
+    reviews = {
+        r.application_id: r
+        for r in db.session.scalars(
+            sa.select(Review).where(
+                Review.reviewer_id == user.id,
+                Review.application_id.in_(ids),
+                Review.status.in_(ACTIVE_REVIEW),
+            )
+        )
+    }
+    items = vote_items_of(ids)
+    for application_id in ids:
+        memo.setdefault(("declaration", user.id, application_id), declarations.get(application_id))
+        memo.setdefault(("active_review", user.id, application_id), reviews.get(application_id))
+        memo.setdefault(("vote_item", application_id), items.get(application_id))
+
+
 def _is_applicant(user, application) -> bool:
     return application is not None and application.applicant_id == user.id
 
@@ -292,7 +325,7 @@ def _is_applicant(user, application) -> bool:
 def _own_active_review(user, application_id):
     from coalition.grants.reviews import active_review_of
 
-    return _read_once(
+    return read_once(
         ("active_review", user.id, application_id),
         lambda: active_review_of(user.id, application_id),
     )
@@ -670,9 +703,9 @@ def _review_grant_report(user, report) -> bool:
 
 
 def _roll_of(vote):
-    from coalition.steering.voting import load_roll
+    from coalition.steering.voting import page_roll
 
-    return load_roll(vote)
+    return page_roll(vote)
 
 
 @rule("steering.seats")
@@ -827,5 +860,5 @@ def _dossier_of(user, application) -> bool:
         return False
     from coalition.steering.reports.dossier import vote_item_of
 
-    item = vote_item_of(application.id)
+    item = read_once(("vote_item", application.id), lambda: vote_item_of(application.id))
     return item is None or can(user, "votes.read_application", (item.vote, application))

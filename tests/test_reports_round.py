@@ -42,7 +42,7 @@ from tests.access_table import (
 )
 from tests.conftest import post, sign_in_as
 from tests.reviews_factories import make_person, make_round
-from tests.steering_factories import make_vote, vote_as
+from tests.steering_factories import declare_all_clear, make_vote, vote_as
 from tests.test_reports import check_accessible, pdf_text
 
 TODAY = utcnow().date()
@@ -394,3 +394,44 @@ def test_the_list_and_the_page_name_the_round_and_the_application(client, make_u
     assert "<dt>Round</dt><dd><bdi>Round &lt;b&gt;Lagos&lt;/b&gt; 2027</bdi></dd>" in page
     page = client.get(f"/steering/reports/{dossier.id}").get_data(as_text=True)
     assert f"<dt>Application</dt><dd><bdi>No. {apps[0].id}: {apps[0].title}</bdi></dd>" in page
+
+
+def test_the_dossier_list_asks_its_rules_without_a_query_per_application(client, app):
+    """The report form lists up to 300 applications a steering member may have a dossier
+    of; the rules' inputs (declarations, own reviews, places on a vote, the roll) are read
+    once for the page, so its queries are the same for two applications as for eight."""
+
+    def queries_for(sitter) -> tuple[int, str]:
+        sign_in_as(client, sitter)
+        count = 0
+
+        def counter(*_args, **_kwargs):
+            nonlocal count
+            count += 1
+
+        sa.event.listen(db.engine, "before_cursor_execute", counter)
+        try:
+            page = client.get("/steering/reports/")
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", counter)
+        assert page.status_code == 200
+        return count, page.get_data(as_text=True)
+
+    counts = []
+    for size in (2, 8):
+        vote, apps, seats = make_vote(seats=2, applications=size)
+        sitter = seats[0].representative
+        for seat in seats:
+            seat.representative.totp_secret = "JBSWY3DPEHPK3PXP"
+            seat.representative.totp_enabled_at = utcnow()
+        declare_all_clear(vote, sitter)
+        # One of them recused: the rule still refuses its dossier.
+        voting.declare(vote, apps[-1], seats[1].representative, conflict=True, description="Board")
+        db.session.commit()
+        count, page = queries_for(sitter)
+        for application in apps:
+            assert f'value="{application.id}"' in page, (size, application.id)
+        counts.append(count)
+        recused, page = queries_for(seats[1].representative)
+        assert f'value="{apps[-1].id}"' not in page
+    assert counts[0] == counts[1], counts

@@ -29,3 +29,34 @@ def test_kept_option_lists_mark_each_choice_afresh(app):
     assert '<option value="GH" selected>' in str(options(countries, "GH"))
     assert " selected" not in str(options(countries, "ZZ"))
     assert " selected" not in str(options(countries))
+
+
+def test_quick_select_writes_what_wtforms_select_writes(app):
+    """The app's select (every country, written directly) gives WTForms' own HTML: the
+    chosen option marked, values and labels escaped, a choice's own attributes kept."""
+    from wtforms import Form
+    from wtforms import SelectField as PlainSelectField
+    from wtforms.fields.choices import SelectChoice
+
+    from coalition.countries import country_choices
+    from coalition.fields import SelectField
+
+    choices = [
+        SelectChoice("", "Choose a country"),
+        *(SelectChoice(code, name) for code, name in country_choices("en")),
+        SelectChoice('x"<y>', "Tom & <Jerry>"),
+        SelectChoice("kept", "With attributes", render_kw={"disabled": True}),
+    ]
+
+    class Quick(Form):
+        country = SelectField(choices=choices)
+
+    class Plain(Form):
+        country = PlainSelectField(choices=choices)
+
+    for value in ("", "KE", 'x"<y>', "kept"):
+        quick, plain = Quick(data={"country": value}), Plain(data={"country": value})
+        assert str(quick.country(class_="wide")) == str(plain.country(class_="wide")), value
+    written = str(Quick(data={"country": "KE"}).country())
+    assert '<option selected value="KE">Kenya</option>' in written
+    assert "Tom &amp; &lt;Jerry&gt;" in written and 'value="x&#34;&lt;y&gt;"' in written

@@ -9,7 +9,6 @@ from wtforms import (
     EmailField,
     HiddenField,
     PasswordField,
-    SelectField,
     SelectMultipleField,
     StringField,
 )
@@ -20,6 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from coalition.accounts.models import Role
 from coalition.accounts.passwords import MAX_LENGTH, password_problem
 from coalition.config import LANGUAGES
+from coalition.fields import SelectField
 from coalition.form_tokens import OnceField
 from coalition.i18n import is_timezone
 from coalition.text import SingleLine

@@ -11,7 +11,6 @@ from wtforms import (
     FormField,
     IntegerField,
     RadioField,
-    SelectField,
     StringField,
     TextAreaField,
 )
@@ -19,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from coalition.countries import country_choices, country_name, fold
-from coalition.fields import CountriesField
+from coalition.fields import CountriesField, SelectField
 from coalition.form_tokens import OnceField
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus

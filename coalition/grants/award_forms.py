@@ -19,13 +19,13 @@ from wtforms import (
     HiddenField,
     IntegerField,
     RadioField,
-    SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from coalition.fields import SelectField
 from coalition.grants import awards as ops
 from coalition.grants.award_models import Payee, ReportKind
 from coalition.grants.grantee_reports import SECTION_MAX

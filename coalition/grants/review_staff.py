@@ -320,11 +320,10 @@ def overview(round_id: int):
     line_before = next((row.application_id for row in rows if not row.within_budget), None)
     above = ranking.above_line
     countries = sorted(
-        {
-            (row.org_country, country_name(row.org_country))
-            for row in ranking.rows
-            if row.org_country
-        },
+        (
+            (code, country_name(code))
+            for code in {row.org_country for row in ranking.rows if row.org_country}
+        ),
         key=lambda pair: pair[1],
     )
     return render_template(

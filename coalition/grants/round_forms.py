@@ -15,7 +15,6 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
-    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -25,7 +24,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from coalition.countries import country_choices, lookup_country
-from coalition.fields import CountriesField
+from coalition.fields import CountriesField, SelectField
 from coalition.form_tokens import OnceField
 from coalition.grants.models import AttachmentKind
 from coalition.grants.money import AmountField, AmountRequired, is_currency

@@ -19,7 +19,6 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
-    SelectField,
     StringField,
     TextAreaField,
 )
@@ -29,7 +28,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Validation
 from coalition.accounts.forms import MultiCheckboxField, ValidEmail, language_choices
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices, lookup_country
-from coalition.fields import CountriesField
+from coalition.fields import CountriesField, SelectField
 from coalition.form_tokens import OnceField
 from coalition.inputs import VersionField, bounded_int
 from coalition.members.models import FocusArea, Member, MemberKind, OrgType

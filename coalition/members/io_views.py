@@ -30,13 +30,14 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy.orm import joinedload
-from wtforms import BooleanField, SelectField
+from wtforms import BooleanField
 
 from coalition import form_tokens, jobs
 from coalition.accounts.session import ask_for_password, fresh_required, is_fresh
 from coalition.countries import country_name
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.fields import SelectField
 from coalition.form_tokens import OnceField
 from coalition.inputs import page_number
 from coalition.listing import Listing

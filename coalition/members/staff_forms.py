@@ -13,7 +13,6 @@ from wtforms import (
     FormField,
     HiddenField,
     RadioField,
-    SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -31,7 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices
-from coalition.fields import CountriesField
+from coalition.fields import CountriesField, SelectField
 from coalition.form_tokens import OnceField
 from coalition.inputs import VersionField, bounded_int
 from coalition.members.forms import website_field

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from coalition.db import utcnow
 from coalition.extensions import db
@@ -27,7 +27,7 @@ from coalition.grants.models import Application, ApplicationStatus, DomainError,
 from coalition.grants.money import format_money
 from coalition.grants.review_models import ConflictDeclaration, Review, ReviewStatus
 from coalition.grants.reviews import declarations_for
-from coalition.grants.scores import round_ranking
+from coalition.grants.scores import cached_ranking, round_ranking
 from coalition.i18n import select_timezone
 from coalition.inputs import bounded_int, page_number
 from coalition.members.models import Member
@@ -71,26 +71,39 @@ def _flash_error(exc: DomainError) -> None:
 # -- The dashboard panel -------------------------------------------------------------------
 
 
+# A vote listed by its round's title: the round and fund, not the criteria or countries
+# they load by default.
+_LISTED_VOTE = joinedload(Vote.round).options(
+    lazyload(Round.criteria), joinedload(Round.fund).lazyload(Fund.country_rows)
+)
+
+
 def dashboard_panel(user) -> dict:
     """What the steering dashboard shows of votes: the open votes with their closing
     time and this person's progress, and the five latest results. Four queries plus
     two per open vote this person sits on."""
     open_votes = list(
         db.session.scalars(
-            sa.select(Vote).where(Vote.status == VoteStatus.OPEN).order_by(Vote.closes_at)
+            sa.select(Vote)
+            .where(Vote.status == VoteStatus.OPEN)
+            .order_by(Vote.closes_at)
+            .options(_LISTED_VOTE)
         )
     )
     rows = []
     for vote in open_votes:
         if not can(user, "votes.read", vote):
             continue
-        rows.append({"vote": vote, "progress": voting.progress(vote, user.id)})
+        rows.append(
+            {"vote": vote, "progress": voting.progress(vote, user.id, voting.page_roll(vote))}
+        )
     recent = list(
         db.session.scalars(
             sa.select(Vote)
             .where(Vote.status == VoteStatus.CLOSED)
             .order_by(Vote.closed_at.desc())
             .limit(5)
+            .options(_LISTED_VOTE)
         )
     )
     return {"open": rows, "recent": [v for v in recent if can(user, "votes.read_result", v)]}
@@ -318,7 +331,7 @@ def application(vote_id: int, application_id: int):
     application = item.application
     authorize("votes.read_application", (vote, application), hide=True)
     user = _user()
-    roll = voting.load_roll(vote)
+    roll = voting.page_roll(vote)
     reviews = list(
         db.session.scalars(
             sa.select(Review)
@@ -327,7 +340,7 @@ def application(vote_id: int, application_id: int):
             .order_by(Review.submitted_at, Review.id)
         )
     )
-    ranking = round_ranking(vote.round)
+    ranking = cached_ranking(vote.round)
     row = next((r for r in ranking.rows if r.application_id == application.id), None)
     declared = declarations_for(user.id, [application.id]).get(application.id)
     return render_template(

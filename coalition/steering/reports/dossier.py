@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from coalition.countries import local_country_name
 from coalition.extensions import db
@@ -64,6 +64,29 @@ def vote_item_of(application_id: int) -> VoteItem | None:
         .order_by(Vote.id.desc())
         .limit(1)
     )
+
+
+def vote_items_of(application_ids: list[int]) -> dict[int, VoteItem]:
+    """``vote_item_of`` for many applications in one query."""
+    latest = (
+        sa.select(VoteItem.application_id, sa.func.max(VoteItem.vote_id).label("vote_id"))
+        .where(VoteItem.application_id.in_(application_ids))
+        .group_by(VoteItem.application_id)
+        .subquery()
+    )
+    items = db.session.scalars(
+        sa.select(VoteItem)
+        .join(
+            latest,
+            sa.and_(
+                latest.c.application_id == VoteItem.application_id,
+                latest.c.vote_id == VoteItem.vote_id,
+            ),
+        )
+        # The applications are the caller's, already loaded.
+        .options(lazyload(VoteItem.application))
+    )
+    return {item.application_id: item for item in items}
 
 
 def gather(request: ReportRequest) -> dict[str, Any]:

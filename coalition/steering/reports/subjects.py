@@ -4,12 +4,13 @@ rounds and applications the reader may see (the same rules as asking and reading
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from coalition.extensions import db
 from coalition.grants.models import Application, ApplicationStatus, Round
 from coalition.grants.review_models import ConflictDeclaration, ConflictKind
 from coalition.grants.scores import RANKED
-from coalition.policy import can
+from coalition.policy import can, prime_application_rules
 from coalition.steering.reports.round_report import application_label
 
 # The most applications the dossier's list offers (the newest first).
@@ -40,8 +41,11 @@ def applications_for(user) -> list[tuple[Application, str]]:
             )
         )
     applications = db.session.scalars(
-        query.order_by(Application.id.desc()).limit(LISTED_APPLICATIONS)
-    )
+        query.order_by(Application.id.desc())
+        .limit(LISTED_APPLICATIONS)
+        .options(lazyload(Application.country_rows))  # a list of titles: no countries
+    ).all()
+    prime_application_rules(user, [a.id for a in applications])
     return [
         (a, application_label(a.id, a.title))
         for a in applications

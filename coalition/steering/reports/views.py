@@ -20,13 +20,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
-from wtforms import BooleanField, DateField, SelectField
+from wtforms import BooleanField, DateField
 from wtforms.validators import InputRequired
 
 from coalition import audit
 from coalition.config import LANGUAGES
 from coalition.db import utcnow
 from coalition.extensions import db
+from coalition.fields import SelectField
 from coalition.i18n import current_language, select_timezone
 from coalition.inputs import bounded_int
 from coalition.policy import authorize, can, permission_required
