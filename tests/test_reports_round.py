@@ -432,6 +432,6 @@ def test_the_dossier_list_asks_its_rules_without_a_query_per_application(client,
         for application in apps:
             assert f'value="{application.id}"' in page, (size, application.id)
         counts.append(count)
-        recused, page = queries_for(seats[1].representative)
+        _count, page = queries_for(seats[1].representative)
         assert f'value="{apps[-1].id}"' not in page
     assert counts[0] == counts[1], counts
