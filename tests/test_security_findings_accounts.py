@@ -396,7 +396,13 @@ def test_s8_plain_text_emails_never_put_user_text_on_a_line_of_its_own(app, temp
             context[name] = [MARK]
         elif name == "rounds":
             context[name] = [
-                {"title": MARK, "count": 2, "tranches": 2, "reports": 1, "link": "http://localhost/r"}
+                {
+                    "title": MARK,
+                    "count": 2,
+                    "tranches": 2,
+                    "reports": 1,
+                    "link": "http://localhost/r",
+                }
             ]
         else:
             context[name] = MARK
