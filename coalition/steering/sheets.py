@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from coalition.accounts.models import User
 from coalition.extensions import db
 from coalition.grants.models import Application
+from coalition.page_memo import read_once
 from coalition.steering.models import (
     Choice,
     Outcome,
@@ -156,6 +157,12 @@ def light_roll(vote_id: int, seats: list[SeatLine] | None = None) -> Roll:
     ):
         roll.recused.setdefault((seat_id, application_id), set()).add(user_id)
     return roll
+
+
+def page_roll(vote: Vote) -> Roll:
+    """The roll the rules and pages ask who sits and who is recused: the frozen seats
+    (``frozen_lines``) and the recusals, read once a page view (on every form post)."""
+    return read_once(("roll", vote.id), lambda: light_roll(vote.id, frozen_lines(vote)[0]))
 
 
 def item_lines(vote_id: int) -> list[ItemLine]:

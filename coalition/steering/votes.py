@@ -95,7 +95,7 @@ def dashboard_panel(user) -> dict:
         if not can(user, "votes.read", vote):
             continue
         rows.append(
-            {"vote": vote, "progress": voting.progress(vote, user.id, voting.page_roll(vote))}
+            {"vote": vote, "progress": voting.progress(vote, user.id, sheets.page_roll(vote))}
         )
     recent = list(
         db.session.scalars(
@@ -231,8 +231,8 @@ def show(vote_id: int):
     vote = _vote(vote_id)
     authorize("votes.read", vote, hide=True)
     user = _user()
-    seats, lines = sheets.frozen_lines(vote)
-    roll = sheets.light_roll(vote.id, seats)
+    _seats, lines = sheets.frozen_lines(vote)
+    roll = sheets.page_roll(vote)
     page = sheets.paged(lines, _page_number(), PER_PAGE)
     my_seats = roll.seats_of(user.id)
     is_open = vote.is_open()
@@ -331,7 +331,7 @@ def application(vote_id: int, application_id: int):
     application = item.application
     authorize("votes.read_application", (vote, application), hide=True)
     user = _user()
-    roll = voting.page_roll(vote)
+    roll = sheets.page_roll(vote)
     reviews = list(
         db.session.scalars(
             sa.select(Review)

@@ -48,7 +48,6 @@ from coalition.grants.review_models import ConflictDeclaration, ConflictKind
 from coalition.grants.scores import round_ranking
 from coalition.mail import queue_email
 from coalition.mail.models import OutboxMessage
-from coalition.page_memo import read_once
 from coalition.steering.models import (
     Choice,
     Outcome,
@@ -248,11 +247,6 @@ def load_roll(vote: Vote) -> Roll:
     for r in recusals:
         roll.recused.setdefault((r.vote_seat_id, r.application_id), set()).add(r.user_id)
     return roll
-
-
-def page_roll(vote: Vote) -> Roll:
-    """The vote's roll, loaded once per page view (``load_roll`` on every form post)."""
-    return read_once(("roll", vote.id), lambda: load_roll(vote))
 
 
 def item_ids(vote: Vote) -> list[int]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from coalition.countries import local_country_name
 from coalition.extensions import db
@@ -83,8 +83,11 @@ def vote_items_of(application_ids: list[int]) -> dict[int, VoteItem]:
                 latest.c.vote_id == VoteItem.vote_id,
             ),
         )
-        # The applications are the caller's, already loaded.
-        .options(lazyload(VoteItem.application))
+        # The applications are the caller's, already loaded; the vote comes along.
+        .options(
+            lazyload(VoteItem.application),
+            joinedload(VoteItem.vote).options(lazyload(Vote.round)),
+        )
     )
     return {item.application_id: item for item in items}
 

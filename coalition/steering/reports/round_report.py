@@ -54,6 +54,13 @@ def application_label(application_id: int, title: str | None) -> str:
     return _("No. %(number)s: %(title)s", number=application_id, title=title or _("Untitled"))
 
 
+def application_labels(pairs) -> list[str]:
+    """``application_label`` of many (id, title) pairs, translated once (a list of 300)."""
+    pattern = _("No. %(number)s: %(title)s")
+    untitled = _("Untitled")
+    return [pattern % {"number": number, "title": title or untitled} for number, title in pairs]
+
+
 def named(round_: Round, status: ApplicationStatus) -> bool:
     """Whether the report may name the applicant (always, unless blind and undecided)."""
     return not round_.blind_review or ApplicationStatus(status) in DECIDED

@@ -4,14 +4,14 @@ rounds and applications the reader may see (the same rules as asking and reading
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, load_only
 
 from coalition.extensions import db
 from coalition.grants.models import Application, ApplicationStatus, Round
 from coalition.grants.review_models import ConflictDeclaration, ConflictKind
 from coalition.grants.scores import RANKED
 from coalition.policy import can, prime_application_rules
-from coalition.steering.reports.round_report import application_label
+from coalition.steering.reports.round_report import application_labels
 
 # The most applications the dossier's list offers (the newest first).
 LISTED_APPLICATIONS = 300
@@ -28,8 +28,10 @@ def applications_for(user) -> list[tuple[Application, str]]:
     """The screened-eligible applications (ranked ones) whose dossier the reader may have."""
     if not can(user, "reports.dossier"):
         return []
+    user = getattr(user, "_get_current_object", lambda: user)()  # current_user, once
     query = sa.select(Application).where(Application.status.in_(RANKED))
-    if not can(user, "reports.confidential"):
+    staff = can(user, "reports.confidential")
+    if not staff:
         # A steering member reads only the applications they declared no conflict on
         # (``reviews.read_reviews``): ask the full rule only of those, not of every one.
         query = query.where(
@@ -43,11 +45,21 @@ def applications_for(user) -> list[tuple[Application, str]]:
     applications = db.session.scalars(
         query.order_by(Application.id.desc())
         .limit(LISTED_APPLICATIONS)
-        .options(lazyload(Application.country_rows))  # a list of titles: no countries
+        # A list of titles: what the rules and the label read, nothing more.
+        .options(
+            load_only(
+                Application.id, Application.title, Application.status, Application.applicant_id
+            ),
+            lazyload(Application.round),
+            lazyload(Application.country_rows),
+        )
     ).all()
-    prime_application_rules(user, [a.id for a in applications])
-    return [
-        (a, application_label(a.id, a.title))
+    if not staff:
+        # The rule's inputs for all of them at once (staff's rule needs none).
+        prime_application_rules(user, [a.id for a in applications])
+    allowed = [
+        a
         for a in applications
         if ApplicationStatus(a.status) in RANKED and can(user, "reports.dossier_of", a)
     ]
+    return list(zip(allowed, application_labels((a.id, a.title) for a in allowed), strict=True))
