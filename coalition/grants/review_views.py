@@ -27,7 +27,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload
 
 from coalition.db import utcnow
 from coalition.extensions import db
@@ -209,7 +209,8 @@ def other_reviews(review: Review) -> list[Review]:
                 Review.id != review.id,
                 Review.status == ReviewStatus.SUBMITTED,
             )
-            .options(joinedload(Review.reviewer))
+            # The application is the one already loaded (and its round's criteria).
+            .options(joinedload(Review.reviewer), lazyload(Review.application))
             .order_by(Review.submitted_at, Review.id)
         )
     )

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.exc import StaleDataError
 
 from coalition import audit
@@ -74,11 +75,14 @@ def declaration_of(user_id: int, application_id: int) -> ConflictDeclaration | N
 
 def active_review_of(user_id: int, application_id: int) -> Review | None:
     return db.session.scalar(
-        sa.select(Review).where(
+        sa.select(Review)
+        .where(
             Review.reviewer_id == user_id,
             Review.application_id == application_id,
             Review.status.in_(ACTIVE_REVIEW),
         )
+        # Asked by the rules for its state: the application and scores load if used.
+        .options(lazyload(Review.application), lazyload(Review.scores))
     )
 
 
