@@ -9,14 +9,18 @@ box that filters the list as one types.
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from wtforms import SelectField as _SelectField
 from wtforms import SelectMultipleField
-from wtforms.widgets import Select
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import Select, html_params
 
-from coalition.countries import Region, region_of
+from coalition.countries import Region, country_choices, region_of
+from coalition.i18n import current_language
 
 
 class CountryChecks:
@@ -93,3 +97,46 @@ class SelectField(_SelectField):
     """The app's select (``QuickSelect``)."""
 
     widget = QuickSelect()
+
+
+class CountrySelect(Select):
+    """The select of every country: the options are one string per language and blank
+    label, built once; only the chosen option is marked for each form. The same HTML
+    as ``QuickSelect`` (two of these are most of the application form's work)."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", {})
+        for key in dir(flags):
+            if key in self.validation_attrs and key not in kwargs:
+                kwargs[key] = getattr(flags, key)
+        options = _country_options(current_language(), str(field.blank_label))
+        if isinstance(field.data, str):
+            code = escape(field.data)
+            options = options.replace(
+                f'<option value="{code}">', f'<option selected value="{code}">', 1
+            )
+        # The options were escaped when built; the attributes by html_params.
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{options}</select>")  # noqa: S704
+
+
+@cache
+def _country_options(language: str, blank: str) -> str:
+    return f'<option value="">{escape(blank)}</option>' + "".join(
+        f'<option value="{escape(code)}">{escape(name)}</option>'
+        for code, name in country_choices(language)
+    )
+
+
+class CountrySelectField(SelectField):
+    """One country of all of them, with a blank first choice (``blank_label``)."""
+
+    widget = CountrySelect()
+
+    def __init__(self, label=None, validators=None, *, blank_label=None, **kwargs):
+        self.blank_label = blank_label or _l("Choose a country")
+        kwargs.setdefault(
+            "choices",
+            lambda: [SelectChoice("", self.blank_label), *country_choices()],
+        )
+        super().__init__(label, validators, **kwargs)

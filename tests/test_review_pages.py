@@ -864,3 +864,30 @@ def test_the_kept_ranking_survives_changes_that_cannot_move_it(app, client, monk
     finally:
         del app.config["RANKING_CACHE_SECONDS"]
         scores.forget_rankings()
+
+
+def test_the_kept_ranking_follows_a_criterion_weight(app, monkeypatch):
+    """The ranking is kept up to ten minutes between views; a criterion's weight, which
+    no review row shows, is part of what it is kept under, so a new weight ranks afresh."""
+    from coalition.grants import scores
+
+    round_, _apps = ranked_round()
+    db.session.commit()
+    computed = []
+    real = scores.round_ranking
+    monkeypatch.setattr(scores, "round_ranking", lambda r: computed.append(r.id) or real(r))
+    app.config["RANKING_CACHE_SECONDS"] = scores.RANKING_CACHE_SECONDS
+    scores.forget_rankings()
+    try:
+        fetch = lambda: scores.cached_ranking(db.session.get(type(round_), round_.id))  # noqa: E731
+        first = fetch()
+        assert fetch() is first and computed == [round_.id]
+        criterion = round_.criteria[0]
+        criterion.weight = criterion.weight + 4
+        db.session.commit()
+        again = fetch()
+        assert computed == [round_.id, round_.id]
+        assert [r.mean for r in again.rows] == [r.mean for r in real(round_).rows]
+    finally:
+        del app.config["RANKING_CACHE_SECONDS"]
+        scores.forget_rankings()

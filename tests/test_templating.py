@@ -60,3 +60,42 @@ def test_quick_select_writes_what_wtforms_select_writes(app):
     written = str(Quick(data={"country": "KE"}).country())
     assert '<option selected value="KE">Kenya</option>' in written
     assert "Tom &amp; &lt;Jerry&gt;" in written and 'value="x&#34;&lt;y&gt;"' in written
+
+
+def test_country_select_writes_what_wtforms_select_writes(app):
+    """The country select draws its options from one string per language; the HTML is
+    WTForms' own for the same choices: the chosen country marked, none for an unknown
+    code, the blank choice first, in the reader's language."""
+    from flask_babel import force_locale
+    from wtforms import Form
+    from wtforms import SelectField as PlainSelectField
+    from wtforms.fields.choices import SelectChoice
+
+    from coalition.countries import country_choices
+    from coalition.fields import CountrySelectField
+
+    class Quick(Form):
+        country = CountrySelectField("Country", default="")
+
+    class Plain(Form):
+        country = PlainSelectField(
+            "Country",
+            default="",
+            choices=lambda: [SelectChoice("", "Choose a country"), *country_choices()],
+        )
+
+    with app.test_request_context():
+        for language in ("en", "ar"):
+            with force_locale(language):
+                for value in ("", "KE", "TN", "ZZ", '"><script>'):
+                    quick = Quick(data={"country": value}).country(required=True)
+                    plain = Plain(data={"country": value}).country(required=True)
+                    if language == "en":
+                        assert str(quick) == str(plain), value
+                    else:  # the blank label is translated on our side only
+                        assert str(quick).split("</option>", 1)[1] == str(plain).split(
+                            "</option>", 1
+                        )[1], value
+                written = str(Quick(data={"country": "TN"}).country())
+                assert written.count(" selected") == 1
+                assert ("تونس" in written) == (language == "ar")

@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from coalition.countries import country_choices, country_name, fold
-from coalition.fields import CountriesField, SelectField
+from coalition.fields import CountriesField, CountrySelectField, SelectField
 from coalition.form_tokens import OnceField
 from coalition.grants.applications import MAX_DURATION_MONTHS, TEXT_LIMITS
 from coalition.grants.models import AttachmentKind, RegistrationStatus
@@ -31,12 +31,6 @@ BUDGET_ROWS = 8
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
-
-
-def _countries():
-    return [SelectChoice("", _l("Choose a country"))] + [
-        SelectChoice(code, name) for code, name in country_choices()
-    ]
 
 
 def fund_countries(fund) -> list[SelectChoice]:
@@ -82,7 +76,7 @@ class ApplicationForm(FlaskForm):
         description=_l("A member organisation you are a contact of, or a new organisation below."),
     )
     org_name = _text(_l("Organisation name"), "org_name")
-    org_country = SelectField(_l("Organisation's country"), choices=_countries, default="")
+    org_country = CountrySelectField(_l("Organisation's country"), default="")
     org_registration = RadioField(
         _l("Registration"),
         choices=lambda: [SelectChoice(r.value, r.label) for r in RegistrationStatus],
@@ -93,7 +87,7 @@ class ApplicationForm(FlaskForm):
         "fiscal_host_name",
         description=_l("The registered organisation that receives the grant for your group."),
     )
-    fiscal_host_country = SelectField(_l("Fiscal host's country"), choices=_countries, default="")
+    fiscal_host_country = CountrySelectField(_l("Fiscal host's country"), default="")
     title = _text(_l("Project title"), "title")
     summary = _text(_l("Summary"), "summary", rows=4)
     problem = _text(_l("The problem"), "problem", rows=6)

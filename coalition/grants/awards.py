@@ -915,7 +915,7 @@ def fund_figures(fund: Fund, today: date | None = None) -> MoneyFigures:
 
 # How long a worker keeps the figures it summed (the app setting MONEY_CACHE_SECONDS
 # overrides it; 0 sums afresh each time, as the tests do unless they set it).
-MONEY_CACHE_SECONDS = 60
+MONEY_CACHE_SECONDS = 600
 
 
 def money_fingerprint(funds: list[Fund], today: date) -> tuple:

@@ -222,7 +222,7 @@ def application_score(round_: Round, application_id: int) -> ApplicationScore | 
 
 # How long a worker keeps a ranking it computed (the app setting RANKING_CACHE_SECONDS
 # overrides it; 0 computes afresh each time, as the tests do unless they set it).
-RANKING_CACHE_SECONDS = 60
+RANKING_CACHE_SECONDS = 600
 _kept: dict = {}
 
 
@@ -270,7 +270,15 @@ def cached_ranking(round_: Round) -> RoundRanking:
     )
     return kept(
         _kept,
-        (round_.id, round_.budget, round_.reviewers_per_application),
+        # The round's settings and criteria are loaded with it: part of the key. The
+        # fingerprint reads the rows the ranking is drawn from, so the time limit only
+        # bounds how long an unviewed ranking is held.
+        (
+            round_.id,
+            round_.budget,
+            round_.reviewers_per_application,
+            tuple((c.id, c.weight) for c in round_.criteria),
+        ),
         seconds=seconds,
         fingerprint=lambda: ranking_fingerprint(round_),
         compute=lambda: round_ranking(round_),

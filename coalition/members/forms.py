@@ -28,7 +28,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Validation
 from coalition.accounts.forms import MultiCheckboxField, ValidEmail, language_choices
 from coalition.config import LANGUAGES
 from coalition.countries import country_choices, lookup_country
-from coalition.fields import CountriesField, SelectField
+from coalition.fields import CountriesField, CountrySelectField, SelectField
 from coalition.form_tokens import OnceField
 from coalition.inputs import VersionField, bounded_int
 from coalition.members.models import FocusArea, Member, MemberKind, OrgType
@@ -128,10 +128,6 @@ def focus_choices():
     return [SelectChoice(f.value, f.label) for f in FocusArea]
 
 
-def home_country_choices():
-    return [SelectChoice("", _l("Choose a country")), *country_choices()]
-
-
 # -- Fields, one function each, so that any member form can take them ---------------
 
 
@@ -177,9 +173,8 @@ def org_type_field():
 
 
 def home_country_field():
-    return SelectField(
+    return CountrySelectField(
         _l("Country"),
-        choices=home_country_choices,
         validators=[DataRequired(_l("Choose the country you are based in.")), KnownCountry()],
         validate_choice=False,
         description=_l("Where the organisation is based, or where the expert lives."),

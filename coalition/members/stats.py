@@ -11,7 +11,7 @@ lets the public see, and publish each count through ``published``: below
 multiple of ``ROUNDING`` (see there why).
 
 The pages read the figures through ``cached``: each worker keeps the last
-figures it counted until the register changes (or a minute passes), since
+figures it counted until the register changes (or ten minutes pass), since
 counting tens of thousands of members for every page view costs more than
 the page itself.
 """
@@ -50,7 +50,7 @@ ROUNDING = 5
 MONTHS = 24
 # How long a worker may keep figures while the register seems unchanged (the
 # app setting FIGURES_CACHE_SECONDS overrides it; 0 counts afresh every time).
-CACHE_SECONDS = 60
+CACHE_SECONDS = 600
 
 T = TypeVar("T")
 _cache: dict = {}
