@@ -168,12 +168,13 @@ def edit(application_id: int):
     if (shown := _already_submitted(application)) is not None:
         return shown
     authorize("grants.edit_application", application, hide=True)
-    form = _application_form(application)
-    problems: list = []
     if request.method == "GET":
         form = _application_form(application, obj=application)
         form.load(application)
-    elif form.validate_on_submit():
+        return _edit_page(application, form, [])
+    form = _application_form(application)
+    problems: list = []
+    if form.validate_on_submit():
         try:
             _save(application, form)
             if "submit" in request.form:

@@ -322,8 +322,15 @@ def application(vote_id: int, application_id: int):
     vote = _vote(vote_id)
     authorize("votes.read", vote, hide=True)
     item = db.session.scalar(
-        sa.select(VoteItem).where(
-            VoteItem.vote_id == vote.id, VoteItem.application_id == application_id
+        sa.select(VoteItem)
+        .where(VoteItem.vote_id == vote.id, VoteItem.application_id == application_id)
+        # The application with its round (loaded with the vote); not the countries.
+        .options(
+            joinedload(VoteItem.application).lazyload(Application.country_rows),
+            joinedload(VoteItem.application)
+            .joinedload(Application.round)
+            .joinedload(Round.fund)
+            .lazyload(Fund.country_rows),
         )
     )
     if item is None:
@@ -355,7 +362,7 @@ def application(vote_id: int, application_id: int):
         my_seats=roll.seats_of(user.id),
         declared=declared,
         mine=voting.own_votes(vote, user, roll, [application.id]),
-        counts=voting.seats_voted(vote),
+        counts=voting.seats_voted(vote, [application.id]),
         is_open=vote.is_open(),
         money=format_money,
         choices=list(Choice),
