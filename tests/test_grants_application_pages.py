@@ -219,7 +219,10 @@ def test_drafts_are_read_only_after_the_close(client, applicant, open_round):
     response = post(
         client, f"/applications/{application_id}/edit", data, token_from="/applications/"
     )
-    assert "The call has closed" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "The call has closed" in page
+    # The form again with what was typed, saying why it cannot be sent.
+    assert "this draft can no longer be submitted" in page and "Closes " not in page
     assert db.session.get(Application, application_id).org_name is None
 
 
@@ -554,3 +557,18 @@ def test_9_countries_are_the_funds_as_checkboxes(client, applicant, open_round):
     page = client.get(f"/applications/{application_id}/edit").get_data(as_text=True)
     assert sorted(db.session.get(Application, application_id).countries) == ["KE", "SN"]
     assert 'id="countries-KE" name="countries" value="KE" checked>' in page
+
+
+def test_a_draft_whose_call_closed_opens_as_it_stands_not_as_a_form(client, applicant, open_round):
+    """Nothing typed into the form of a closed call could be saved: its edit link shows
+    the draft as it stands, with the reason, instead of a form that would lose the work."""
+    application_id = start(client, open_round)
+    open_round.opens_at = NOW - timedelta(days=20)
+    open_round.closes_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    response = client.get(f"/applications/{application_id}/edit")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/applications/{application_id}")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The call has closed: drafts can no longer be changed." in page
+    assert 'name="summary"' not in page
