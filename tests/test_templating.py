@@ -93,9 +93,10 @@ def test_country_select_writes_what_wtforms_select_writes(app):
                     if language == "en":
                         assert str(quick) == str(plain), value
                     else:  # the blank label is translated on our side only
-                        assert str(quick).split("</option>", 1)[1] == str(plain).split(
-                            "</option>", 1
-                        )[1], value
+                        assert (
+                            str(quick).split("</option>", 1)[1]
+                            == str(plain).split("</option>", 1)[1]
+                        ), value
                 written = str(Quick(data={"country": "TN"}).country())
                 assert written.count(" selected") == 1
                 assert ("تونس" in written) == (language == "ar")
