@@ -78,7 +78,8 @@ def seed_command(members: int) -> None:
 
     import pyotp
     import sqlalchemy as sa
-    from flask_migrate import upgrade
+
+    from coalition.migrations import upgrade
 
     app = _app()
     with app.app_context():
@@ -808,7 +809,7 @@ def report_command(members: int) -> None:
     """
     import random
 
-    from flask_migrate import upgrade
+    from coalition.migrations import upgrade
 
     app = _app()
     with app.app_context():
@@ -868,7 +869,7 @@ PORTFOLIO_MB = 400
 
 
 def portfolio_seed_command(grants: int) -> None:
-    from flask_migrate import upgrade
+    from coalition.migrations import upgrade
 
     app = _app()
     with app.app_context():

@@ -69,21 +69,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from coalition import models  # noqa: F401 - every model, for Alembic and relationships
     from coalition.db import configure_sqlite
-    from coalition.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from coalition.extensions import babel, csrf, db, limiter, login_manager
     from coalition.i18n import install_template_gettext, select_locale, select_timezone
 
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    from coalition.members.search import include_object
+    from coalition import migrations
 
-    migrate.init_app(
-        app,
-        db,
-        directory=str(PROJECT_ROOT / "migrations"),
-        compare_type=True,
-        include_object=include_object,
-    )
+    migrations.register(app)  # `flask db`, loading Alembic only when it runs
     csrf.init_app(app)
     babel.init_app(
         app,

@@ -109,8 +109,9 @@ def database_revisions() -> list[str]:
 def _script_directory():
     from alembic.script import ScriptDirectory
 
-    migrate = current_app.extensions["migrate"]
-    return ScriptDirectory(migrate.directory)
+    from coalition.migrations import MIGRATIONS
+
+    return ScriptDirectory(str(MIGRATIONS))
 
 
 def known_revision(revision: str) -> bool:

@@ -6,7 +6,6 @@ from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
@@ -19,7 +18,6 @@ def client_address() -> str:
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

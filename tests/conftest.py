@@ -95,7 +95,7 @@ def app(db_url, tmp_path_factory):
     application = create_app(app_config(db_url, instance))
     application.test_client_class = FreshContextClient
     with application.app_context():
-        from flask_migrate import upgrade
+        from coalition.migrations import upgrade
 
         upgrade()
     yield application

@@ -102,7 +102,7 @@ class Installation:
                 db.session.remove()
 
     def upgrade(self, revision: str = "heads") -> None:
-        from flask_migrate import upgrade
+        from coalition.migrations import upgrade
 
         with self.context():
             upgrade(revision=revision)

@@ -1,8 +1,9 @@
 """A web worker stays light: heavy libraries load where they are used, not at start-up.
 
-WeasyPrint (PDFs), pikepdf (checking uploaded PDFs), openpyxl (workbooks)
-and zxcvbn's word lists (choosing a password) each cost megabytes that every
-worker would otherwise keep, for requests most workers never see. ``make
+WeasyPrint (PDFs), pikepdf (checking uploaded PDFs), openpyxl (workbooks),
+zxcvbn's word lists (choosing a password) and Alembic with Mako and Pygments
+(migrations, about 10 MB) each cost megabytes that every worker would
+otherwise keep, for requests most workers never see. ``make
 bench`` reports a worker's resident memory after the pages (target: under
 100 MB).
 """
@@ -15,7 +16,16 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("weasyprint", "pikepdf", "openpyxl", "zxcvbn")
+HEAVY = (
+    "weasyprint",
+    "pikepdf",
+    "openpyxl",
+    "zxcvbn",
+    "flask_migrate",
+    "alembic",
+    "mako",
+    "pygments",
+)
 
 
 def test_18_creating_the_app_and_serving_pages_imports_no_heavy_module(tmp_path):
@@ -59,3 +69,30 @@ def test_a_common_password_is_still_refused_once_the_list_loads_on_demand():
 
     assert password_problem("password1234") is not None
     assert password_problem("Qx7 lantern orbit") is None
+
+
+def test_flask_db_loads_the_migrations_when_it_runs(tmp_path):
+    """``flask db`` is registered without Alembic; its commands load it and migrate."""
+    env = {
+        **os.environ,
+        "FLASK_APP": "wsgi",
+        "COALITION_ENV": "development",
+        "COALITION_INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "subprocess-secret-key-that-is-long-enough-for-checks",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite'}",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
+    flask = [sys.executable, "-m", "flask"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [*flask, *args], env=env, cwd=root, capture_output=True, text=True, timeout=120
+    )
+    upgraded = run("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    current = run("db", "current")
+    assert current.returncode == 0 and "(head)" in current.stdout, current.stderr
+    checked = run("db", "check")
+    assert checked.returncode == 0 and "No new upgrade operations" in checked.stdout, (
+        checked.stdout + checked.stderr
+    )
