@@ -288,31 +288,11 @@ def prime_application_rules(user, application_ids) -> None:
         return
     if isinstance(user, LocalProxy):
         user = user._get_current_object()
-    import sqlalchemy as sa
-
-    from coalition.extensions import db
-    from coalition.grants.review_models import ACTIVE_REVIEW, ConflictDeclaration, Review
+    from coalition.grants.reviews import active_reviews_of, declarations_for
     from coalition.steering.reports.dossier import vote_items_of
 
-    declarations = {
-        d.application_id: d
-        for d in db.session.scalars(
-            sa.select(ConflictDeclaration).where(
-                ConflictDeclaration.user_id == user.id,
-                ConflictDeclaration.application_id.in_(ids),
-            )
-        )
-    }
-    reviews = {
-        r.application_id: r
-        for r in db.session.scalars(
-            sa.select(Review).where(
-                Review.reviewer_id == user.id,
-                Review.application_id.in_(ids),
-                Review.status.in_(ACTIVE_REVIEW),
-            )
-        )
-    }
+    declarations = declarations_for(user.id, ids)
+    reviews = active_reviews_of(user.id, ids)
     items = vote_items_of(ids)
     for application_id in ids:
         memo.setdefault(("declaration", user.id, application_id), declarations.get(application_id))

@@ -16,6 +16,20 @@ import subprocess
 import sys
 import textwrap
 
+
+def _environment(tmp_path) -> dict:
+    """A development app of its own, in ``tmp_path``, for a child process."""
+    return {
+        **os.environ,
+        "COALITION_ENV": "development",
+        "COALITION_INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "subprocess-secret-key-that-is-long-enough-for-checks",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite'}",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 HEAVY = (
     "weasyprint",
     "pikepdf",
@@ -45,15 +59,7 @@ def test_18_creating_the_app_and_serving_pages_imports_no_heavy_module(tmp_path)
         }))
         """
     )
-    env = {
-        **os.environ,
-        "COALITION_ENV": "development",
-        "COALITION_INSTANCE_PATH": str(tmp_path),
-        "SECRET_KEY": "subprocess-secret-key-that-is-long-enough-for-checks",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite'}",
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = _environment(tmp_path)
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
@@ -73,16 +79,7 @@ def test_a_common_password_is_still_refused_once_the_list_loads_on_demand():
 
 def test_flask_db_loads_the_migrations_when_it_runs(tmp_path):
     """``flask db`` is registered without Alembic; its commands load it and migrate."""
-    env = {
-        **os.environ,
-        "FLASK_APP": "wsgi",
-        "COALITION_ENV": "development",
-        "COALITION_INSTANCE_PATH": str(tmp_path),
-        "SECRET_KEY": "subprocess-secret-key-that-is-long-enough-for-checks",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite'}",
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {**_environment(tmp_path), "FLASK_APP": "wsgi"}
     flask = [sys.executable, "-m", "flask"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     run = lambda *args: subprocess.run(  # noqa: E731

@@ -73,17 +73,25 @@ def declaration_of(user_id: int, application_id: int) -> ConflictDeclaration | N
     )
 
 
-def active_review_of(user_id: int, application_id: int) -> Review | None:
-    return db.session.scalar(
-        sa.select(Review)
-        .where(
-            Review.reviewer_id == user_id,
-            Review.application_id == application_id,
-            Review.status.in_(ACTIVE_REVIEW),
+def active_reviews_of(user_id: int, application_ids) -> dict[int, Review]:
+    """{application_id: review} of one reviewer's active reviews, in one query (the
+    rules' input, as ``active_review_of``)."""
+    return {
+        review.application_id: review
+        for review in db.session.scalars(
+            sa.select(Review)
+            .where(
+                Review.reviewer_id == user_id,
+                Review.application_id.in_(list(application_ids)),
+                Review.status.in_(ACTIVE_REVIEW),
+            )
+            .options(lazyload(Review.application), lazyload(Review.scores))
         )
-        # Asked by the rules for its state: the application and scores load if used.
-        .options(lazyload(Review.application), lazyload(Review.scores))
-    )
+    }
+
+
+def active_review_of(user_id: int, application_id: int) -> Review | None:
+    return active_reviews_of(user_id, [application_id]).get(application_id)
 
 
 def on_vote_list(user: User, application: Application) -> bool:
