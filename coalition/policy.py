@@ -41,9 +41,7 @@ def rule(permission: str) -> Callable[[Rule], Rule]:
 
 def can(user: Any, permission: str, obj: Any = None) -> bool:
     """True when ``user`` holds ``permission`` (on ``obj``). Fails closed."""
-    if isinstance(user, LocalProxy):
-        # ``current_user``: resolved once here, not on every attribute the rules read.
-        user = user._get_current_object()
+    user = _resolved(user)
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     if not getattr(user, "is_active", False):
@@ -60,6 +58,12 @@ def can(user: Any, permission: str, obj: Any = None) -> bool:
     except Exception:
         log.exception("permission check %r failed; refusing", permission)
         return False
+
+
+def _resolved(user: Any) -> Any:
+    """``current_user`` as the user it stands for, resolved once rather than on every
+    attribute the rules read; anything else as it is."""
+    return user._get_current_object() if isinstance(user, LocalProxy) else user
 
 
 def authorize(permission: str, obj: Any = None, *, hide: bool = False) -> None:
@@ -286,8 +290,7 @@ def prime_application_rules(user, application_ids) -> None:
     memo = page_memo()
     if not ids or memo is None:
         return
-    if isinstance(user, LocalProxy):
-        user = user._get_current_object()
+    user = _resolved(user)
     from coalition.grants.reviews import active_reviews_of, declarations_for
     from coalition.steering.reports.dossier import vote_items_of
 

@@ -168,11 +168,13 @@ def edit(application_id: int):
     if (shown := _already_submitted(application)) is not None:
         return shown
     authorize("grants.edit_application", application, hide=True)
-    if request.method == "GET" and not application.round.is_open():
-        # Nothing typed here could be saved: show the draft as it stands, and why.
-        flash(_("The call has closed: drafts can no longer be changed."), "info")
-        return redirect(url_for("applications.show", application_id=application.id))
     if request.method == "GET":
+        try:
+            ops.check_editable(application)
+        except DomainError as exc:
+            # Nothing typed here could be saved: show the draft as it stands, and why.
+            flash(exc.message, "info")
+            return redirect(url_for("applications.show", application_id=application.id))
         form = _application_form(application, obj=application)
         form.load(application)
         return _edit_page(application, form, [])

@@ -256,7 +256,8 @@ def frozen_lines(vote: Vote) -> tuple[list[SeatLine], list[ItemLine]]:
         "VOTE_FROZEN_CACHE_SECONDS", 0 if current_app.testing else FROZEN_CACHE_SECONDS
     )
     if not seconds:
-        return seat_lines(vote.id), item_lines(vote.id)
+        # Still once a page view: the rules' roll and the page both ask for them.
+        return read_once(("frozen", vote.id), lambda: (seat_lines(vote.id), item_lines(vote.id)))
     fingerprint = (vote.opened_at, vote.round_id)
     kept = _frozen.get(vote.id)
     if kept is not None and kept[0] == fingerprint and kept[1] > time.monotonic():

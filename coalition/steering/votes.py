@@ -43,17 +43,17 @@ def _user():
     return current_user._get_current_object()
 
 
+# A vote with its round's title: the round and fund, not the criteria or countries
+# they load by default (loaded later only where a page shows them).
+_LISTED_VOTE = joinedload(Vote.round).options(
+    lazyload(Round.criteria), joinedload(Round.fund).lazyload(Fund.country_rows)
+)
+
+
 def _vote(vote_id: int) -> Vote:
     """The vote with its round and fund in one query (the round's criteria and the fund's
     countries, which the vote's pages do not show, load only if asked for)."""
-    vote = db.session.get(
-        Vote,
-        vote_id,
-        options=[
-            joinedload(Vote.round).lazyload(Round.criteria),
-            joinedload(Vote.round).joinedload(Round.fund).lazyload(Fund.country_rows),
-        ],
-    )
+    vote = db.session.get(Vote, vote_id, options=[_LISTED_VOTE])
     if vote is None:
         abort(404)
     return vote
@@ -69,13 +69,6 @@ def _flash_error(exc: DomainError) -> None:
 
 
 # -- The dashboard panel -------------------------------------------------------------------
-
-
-# A vote listed by its round's title: the round and fund, not the criteria or countries
-# they load by default.
-_LISTED_VOTE = joinedload(Vote.round).options(
-    lazyload(Round.criteria), joinedload(Round.fund).lazyload(Fund.country_rows)
-)
 
 
 def dashboard_panel(user) -> dict:

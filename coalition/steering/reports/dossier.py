@@ -57,17 +57,11 @@ def load_application(request: ReportRequest) -> Application:
 
 def vote_item_of(application_id: int) -> VoteItem | None:
     """The application's place on its round's latest vote (None if never shortlisted)."""
-    return db.session.scalar(
-        sa.select(VoteItem)
-        .join(Vote, Vote.id == VoteItem.vote_id)
-        .where(VoteItem.application_id == application_id)
-        .order_by(Vote.id.desc())
-        .limit(1)
-    )
+    return vote_items_of([application_id]).get(application_id)
 
 
 def vote_items_of(application_ids: list[int]) -> dict[int, VoteItem]:
-    """``vote_item_of`` for many applications in one query."""
+    """{application_id: its place on the latest vote it was shortlisted on}, in one query."""
     latest = (
         sa.select(VoteItem.application_id, sa.func.max(VoteItem.vote_id).label("vote_id"))
         .where(VoteItem.application_id.in_(application_ids))

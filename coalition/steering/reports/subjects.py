@@ -28,7 +28,6 @@ def applications_for(user) -> list[tuple[Application, str]]:
     """The screened-eligible applications (ranked ones) whose dossier the reader may have."""
     if not can(user, "reports.dossier"):
         return []
-    user = getattr(user, "_get_current_object", lambda: user)()  # current_user, once
     query = sa.select(Application).where(Application.status.in_(RANKED))
     staff = can(user, "reports.confidential")
     if not staff:
