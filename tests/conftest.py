@@ -25,6 +25,7 @@ from coalition.accounts.passwords import hash_password
 from coalition.config import normalise_db_url
 from coalition.db import utcnow
 from coalition.extensions import db, limiter
+from tests import clock
 
 pytest_plugins = ["tests.members_factories"]
 
@@ -101,6 +102,12 @@ def app(db_url, tmp_path_factory):
     yield application
     with application.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clock():
+    """NOW and TODAY in the test modules are the time this test starts (tests/clock.py)."""
+    clock.refresh()
 
 
 @pytest.fixture(autouse=True)

@@ -33,10 +33,11 @@ def make_round(
     *,
     reviewers: int = 2,
     budget: int = 10_000_000,
-    deadline=NOW + timedelta(days=10),
+    deadline=None,
     rubric=RUBRIC,
     phase: RoundPhase = RoundPhase.IN_REVIEW,
 ) -> Round:
+    deadline = NOW + timedelta(days=10) if deadline is None else deadline
     n = next(_seq)
     fund = Fund(name=f"Fund {n}", partner="Partner", currency="USD", total_budget=10 * budget)
     fund.eligible_countries = ["KE", "SN", "NG"]

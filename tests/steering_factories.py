@@ -101,11 +101,11 @@ def roll_seat(vote, seat: SteeringSeat):
     return next(s for s in voting.load_roll(vote).seats if s.member_id == seat.member_id)
 
 
-def declare_all_clear(vote, user, now=NOW):
+def declare_all_clear(vote, user, now=None):
     voting.declare_all(vote, user, dict.fromkeys(voting.item_ids(vote), (False, None)), now=now)
 
 
-def vote_as(vote, seat: SteeringSeat, application, choice, *, user=None, now=NOW, note=None):
+def vote_as(vote, seat: SteeringSeat, application, choice, *, user=None, now=None, note=None):
     """The seat's representative (or ``user``) declares no conflict if needed, then votes."""
     from coalition.grants.reviews import declaration_of
 
