@@ -11,16 +11,40 @@ from __future__ import annotations
 
 from functools import cache
 
+import wtforms.widgets.core
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from wtforms import SelectField as _SelectField
 from wtforms import SelectMultipleField
 from wtforms.fields.choices import SelectChoice
-from wtforms.widgets import Select, html_params
+from wtforms.widgets import Select
 
 from coalition.countries import Region, country_choices, region_of
 from coalition.i18n import current_language
+
+# WTForms' own, kept for the test that holds the two to the same output.
+wtforms_html_params = wtforms.widgets.core.html_params
+
+
+def html_params(**kwargs) -> Markup:
+    """WTForms' ``html_params``, the same output without a ``Markup.format`` for each
+    attribute (a form page writes some 250 attributes; WTForms' way is an eighth
+    of the application form's time on the server). Attributes sorted by name,
+    ``True`` written bare, ``False`` left out, values escaped, quotes too."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        key = escape(wtforms.widgets.core.clean_key(key))
+        if value is True:
+            params.append(key)
+        elif value is not False:
+            params.append(f'{key}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+    # Every key and value above went through escape().
+    return Markup(" ".join(params))  # noqa: S704
+
+
+# Every WTForms widget looks ``html_params`` up in its module when it draws.
+wtforms.widgets.core.html_params = html_params
 
 
 class CountryChecks:

@@ -41,7 +41,7 @@ def rule(permission: str) -> Callable[[Rule], Rule]:
 
 def can(user: Any, permission: str, obj: Any = None) -> bool:
     """True when ``user`` holds ``permission`` (on ``obj``). Fails closed."""
-    user = _resolved(user)
+    user = resolved(user)
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     if not getattr(user, "is_active", False):
@@ -60,7 +60,7 @@ def can(user: Any, permission: str, obj: Any = None) -> bool:
         return False
 
 
-def _resolved(user: Any) -> Any:
+def resolved(user: Any) -> Any:
     """``current_user`` as the user it stands for, resolved once rather than on every
     attribute the rules read; anything else as it is."""
     return user._get_current_object() if isinstance(user, LocalProxy) else user
@@ -290,7 +290,7 @@ def prime_application_rules(user, application_ids) -> None:
     memo = page_memo()
     if not ids or memo is None:
         return
-    user = _resolved(user)
+    user = resolved(user)
     from coalition.grants.reviews import active_reviews_of, declarations_for
     from coalition.steering.reports.dossier import vote_items_of
 
@@ -836,7 +836,8 @@ def _dossier_report(user, _obj) -> bool:
 def _dossier_of(user, application) -> bool:
     """One application's dossier: only for a reader allowed every part of it. Staff;
     a steering member who may read its reviews (not its applicant, no conflict
-    declared) and, once it is on a vote, is not recused from it there."""
+    declared) and, once it is on a vote, is not recused from it there. ``application``
+    may be a row of its ``id`` and ``applicant_id`` (the report form's list)."""
     if application is None or _is_applicant(user, application):
         return False
     roles = user.roles

@@ -446,3 +446,24 @@ def test_reset_requests_for_one_address_are_limited(client, make_user):
         assert response.status_code == 429
         assert "Try again in" in response.get_data(as_text=True)
     assert len(outbox("reset_password")) == 3  # the fourth request sent nothing
+
+
+def test_roles_follow_every_change_of_the_rows(make_user):
+    """``User.roles`` is kept between checks: swapping one role for another (same
+    number of rows), adding a row and reloading from the database all show."""
+    from coalition.accounts.models import UserRole
+
+    user = make_user(Role.APPLICANT)
+    assert user.roles == {Role.APPLICANT}
+    user.set_roles([Role.REVIEWER])
+    assert user.roles == {Role.REVIEWER}
+    user.role_rows.append(UserRole(role=Role.STEERING))
+    assert user.roles == {Role.REVIEWER, Role.STEERING}
+    db.session.flush()
+    db.session.execute(
+        sa.update(UserRole)
+        .where(UserRole.user_id == user.id, UserRole.role == Role.REVIEWER)
+        .values(role=Role.CONVENOR)
+    )
+    db.session.expire(user)
+    assert user.roles == {Role.CONVENOR, Role.STEERING}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup
+
 from coalition.members.models import MemberStatus
 from coalition.templating import options
 
@@ -100,3 +104,38 @@ def test_country_select_writes_what_wtforms_select_writes(app):
                 written = str(Quick(data={"country": "TN"}).country())
                 assert written.count(" selected") == 1
                 assert ("تونس" in written) == (language == "ar")
+
+
+_KEYS = st.one_of(
+    st.sampled_from(["class_", "for_", "id", "name", "value", "data_filter_label", "aria_label"]),
+    st.text(min_size=1, max_size=12),
+)
+_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(),
+    st.none(),
+    st.text(max_size=40),
+    st.text(max_size=40).map(Markup),
+    st.sampled_from(['"quoted"', "<b>", "a & b", "'", "&quot;"]).map(Markup),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=8))
+def test_html_params_writes_what_wtforms_writes(attributes):
+    """The app's ``html_params`` (every widget draws with it) gives WTForms' own output,
+    attribute for attribute: sorted, booleans bare or left out, text and markup
+    escaped, quotes in markup too."""
+    from coalition.fields import html_params, wtforms_html_params
+
+    ours, theirs = html_params(**attributes), wtforms_html_params(**attributes)
+    assert isinstance(ours, Markup)
+    assert str(ours) == str(theirs)
+
+
+def test_every_wtforms_widget_draws_with_the_apps_html_params(app):
+    import wtforms.widgets.core
+
+    from coalition.fields import html_params
+
+    assert wtforms.widgets.core.html_params is html_params

@@ -96,7 +96,16 @@ class User(UserMixin, db.Model):
     # Roles
     @property
     def roles(self) -> frozenset[Role]:
-        return frozenset(Role(r.role) for r in self.role_rows)
+        # Asked many times a page (every permission check): kept while the loaded
+        # rows are the same list of the same length. A reload gives a new list;
+        # ``set_roles``, the one place that changes them, forgets it.
+        rows = self.role_rows
+        kept = self.__dict__.get("_roles_kept")
+        if kept is not None and kept[0] is rows and kept[1] == len(rows):
+            return kept[2]
+        roles = frozenset(Role(r.role) for r in rows)
+        self.__dict__["_roles_kept"] = (rows, len(rows), roles)
+        return roles
 
     def has_role(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
@@ -108,6 +117,7 @@ class User(UserMixin, db.Model):
                 self.role_rows.remove(row)
         for role in wanted - self.roles:
             self.role_rows.append(UserRole(role=role))
+        self.__dict__.pop("_roles_kept", None)
 
     @property
     def is_staff(self) -> bool:

@@ -298,7 +298,11 @@ class OverviewFilters:
 def overview_of(round_: Round, filters: OverviewFilters, *, fresh: bool = False):
     ranking = round_ranking(round_) if fresh else cached_ranking(round_)
     hidden = scores_hidden_from(me(), ranking.rows)
-    rows = [row for row in ranking.rows if filters.keep(row, hidden)]
+    rows = (
+        [row for row in ranking.rows if filters.keep(row, hidden)]
+        if filters.as_args()
+        else ranking.rows
+    )
     return ranking, rows, hidden
 
 
@@ -320,10 +324,7 @@ def overview(round_id: int):
     line_before = next((row.application_id for row in rows if not row.within_budget), None)
     above = ranking.above_line
     countries = sorted(
-        (
-            (code, country_name(code))
-            for code in {row.org_country for row in ranking.rows if row.org_country}
-        ),
+        ((code, country_name(code)) for code in ranking.countries),
         key=lambda pair: pair[1],
     )
     return render_template(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from functools import cached_property
 
 import sqlalchemy as sa
 
@@ -85,12 +86,20 @@ class ApplicationScore:
 
 @dataclass
 class RoundRanking:
+    """Kept between page views (``cached_ranking``): what pages ask of all its rows is
+    worked out once, on first asking."""
+
     rows: list[ApplicationScore]
     budget: int
 
-    @property
+    @cached_property
     def above_line(self) -> list[ApplicationScore]:
         return [row for row in self.rows if row.within_budget]
+
+    @cached_property
+    def countries(self) -> frozenset[str]:
+        """The applicants' countries, for the overview's filter."""
+        return frozenset(row.org_country for row in self.rows if row.org_country)
 
     @property
     def allocated(self) -> int:

@@ -4,13 +4,12 @@ rounds and applications the reader may see (the same rules as asking and reading
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import lazyload, load_only
 
 from coalition.extensions import db
-from coalition.grants.models import Application, ApplicationStatus, Round
+from coalition.grants.models import Application, Round
 from coalition.grants.review_models import ConflictDeclaration, ConflictKind
 from coalition.grants.scores import RANKED
-from coalition.policy import can, prime_application_rules
+from coalition.policy import can, prime_application_rules, resolved
 from coalition.steering.reports.round_report import application_labels
 
 # The most applications the dossier's list offers (the newest first).
@@ -24,11 +23,17 @@ def rounds_for(user) -> list[Round]:
     return [r for r in rounds if can(user, "reports.round_of", r)]
 
 
-def applications_for(user) -> list[tuple[Application, str]]:
-    """The screened-eligible applications (ranked ones) whose dossier the reader may have."""
+def applications_for(user) -> list[tuple[int, str]]:
+    """The screened-eligible applications (ranked ones) whose dossier the reader may
+    have, as (id, label), the newest first."""
+    user = resolved(user)
     if not can(user, "reports.dossier"):
         return []
-    query = sa.select(Application).where(Application.status.in_(RANKED))
+    # A list of titles: rows of what the rules and the label read, not whole
+    # applications (up to 300 of them, on a page a reader opens to ask for one).
+    query = sa.select(
+        Application.id, Application.title, Application.status, Application.applicant_id
+    ).where(Application.status.in_(RANKED))
     staff = can(user, "reports.confidential")
     if not staff:
         # A steering member reads only the applications they declared no conflict on
@@ -41,24 +46,17 @@ def applications_for(user) -> list[tuple[Application, str]]:
                 )
             )
         )
-    applications = db.session.scalars(
-        query.order_by(Application.id.desc())
-        .limit(LISTED_APPLICATIONS)
-        # A list of titles: what the rules and the label read, nothing more.
-        .options(
-            load_only(
-                Application.id, Application.title, Application.status, Application.applicant_id
-            ),
-            lazyload(Application.round),
-            lazyload(Application.country_rows),
-        )
+    rows = db.session.execute(
+        query.order_by(Application.id.desc()).limit(LISTED_APPLICATIONS)
     ).all()
     if not staff:
         # The rule's inputs for all of them at once (staff's rule needs none).
-        prime_application_rules(user, [a.id for a in applications])
-    allowed = [
-        a
-        for a in applications
-        if ApplicationStatus(a.status) in RANKED and can(user, "reports.dossier_of", a)
-    ]
-    return list(zip(allowed, application_labels((a.id, a.title) for a in allowed), strict=True))
+        prime_application_rules(user, [row.id for row in rows])
+    allowed = [row for row in rows if can(user, "reports.dossier_of", row)]
+    return list(
+        zip(
+            (row.id for row in allowed),
+            application_labels((row.id, row.title) for row in allowed),
+            strict=True,
+        )
+    )

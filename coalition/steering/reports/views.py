@@ -82,7 +82,7 @@ def _form() -> ReportForm:
         else []
     )
     form.application_id.choices = (
-        [("", "—")] + [(str(a.id), label) for a, label in subjects.applications_for(current_user)]
+        [("", "—")] + [(str(id_), label) for id_, label in subjects.applications_for(current_user)]
         if "dossier" in names
         else []
     )
