@@ -129,6 +129,20 @@ def test_dockerfile_is_debian_with_pango_and_fonts_and_runs_as_non_root():
             assert (PROJECT_ROOT / source).exists(), f"the Dockerfile copies {source}, missing"
 
 
+def test_every_way_to_install_compiles_the_translations():
+    """The .mo files the app reads are built, never committed: the image and the
+    README's install and release steps each compile them, or every page is English."""
+    docker = (DEPLOY / "Dockerfile").read_text()
+    copied = re.search(r"^COPY translations translations$", docker, re.M)
+    compiled = re.search(r"^RUN .*pybabel compile -d translations", docker, re.M)
+    assert copied and compiled and copied.start() < compiled.start()
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    production = readme.split("## Production", 1)[1].split("\n## ", 1)[0]
+    assert "make venv catalogs" in production.split("**On a Debian server**", 1)[1]
+    assert "On each release: `git pull`, `make venv catalogs`" in production
+    assert "*.mo" in (PROJECT_ROOT / ".gitignore").read_text()
+
+
 # -- nginx in front of gunicorn, for real ----------------------------------------------------
 
 
