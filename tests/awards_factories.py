@@ -18,9 +18,8 @@ from coalition.grants import grantee_reports as report_ops
 from coalition.grants.award_models import Award, ReportKind, Tranche
 from coalition.grants.models import Application, ApplicationStatus, BudgetLine, DomainError
 from coalition.mail.models import OutboxMessage
-from tests.reviews_factories import NOW, make_application
-
-TODAY = NOW.date()
+from tests.clock import TODAY
+from tests.reviews_factories import make_application
 
 
 def approved(round_, *, amount=1_000_000, waitlisted=False, **values):

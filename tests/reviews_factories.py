@@ -10,7 +10,6 @@ from datetime import timedelta
 from itertools import count
 
 from coalition.accounts.models import Role, User
-from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants.models import (
     Application,
@@ -21,8 +20,8 @@ from coalition.grants.models import (
     Round,
     RoundPhase,
 )
+from tests.clock import NOW
 
-NOW = utcnow().replace(microsecond=0)
 _seq = count(1)
 
 # Relevance counts three times, feasibility twice, value for money once.

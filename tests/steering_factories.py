@@ -11,10 +11,10 @@ from coalition.extensions import db
 from coalition.members.models import Member, MemberKind, MemberStatus, OrgType
 from coalition.steering import voting
 from coalition.steering.models import SteeringSeat
+from tests.clock import TODAY
 from tests.reviews_factories import NOW, make_application, make_person, make_round
 
 _seq = count(1)
-TODAY = NOW.date()
 
 
 def make_seat_member(

@@ -9,13 +9,11 @@ from datetime import timedelta
 import pytest
 
 from coalition.accounts.models import Role
-from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants.models import Application, ApplicationStatus
+from tests.clock import NOW
 from tests.conftest import post, sign_in_as
 from tests.test_grants_rounds import make_round
-
-NOW = utcnow().replace(microsecond=0)
 
 
 @pytest.fixture

@@ -25,9 +25,8 @@ from coalition.grants.models import (
     RoundPhase,
 )
 from tests import sample_files
+from tests.clock import NOW
 from tests.conftest import outbox, post
-
-NOW = utcnow().replace(microsecond=0)
 
 
 @pytest.fixture(autouse=True)

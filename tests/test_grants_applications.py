@@ -12,7 +12,6 @@ import time_machine
 
 from coalition.accounts.models import Role
 from coalition.audit.models import AuditEntry
-from coalition.db import utcnow
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants.models import (
@@ -26,9 +25,8 @@ from coalition.grants.models import (
     Round,
     RoundPhase,
 )
+from tests.clock import NOW
 from tests.conftest import outbox
-
-NOW = utcnow().replace(microsecond=0)
 
 
 @pytest.fixture

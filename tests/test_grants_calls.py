@@ -15,9 +15,8 @@ from coalition.countries import AFRICAN_COUNTRIES
 from coalition.extensions import db
 from coalition.grants.markdown import render_markdown
 from coalition.grants.models import RoundPhase
+from tests.clock import NOW
 from tests.test_grants_rounds import count_queries, make_fund, make_round
-
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def call_titles(html: str) -> list[str]:

@@ -15,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from coalition.accounts.models import Role
 from coalition.config import normalise_db_url
-from coalition.db import UTCDateTime, utcnow
+from coalition.db import UTCDateTime
 from coalition.extensions import db
 from coalition.grants import applications as ops
 from coalition.grants.models import (
@@ -28,10 +28,10 @@ from coalition.grants.models import (
     RoundPhase,
 )
 from coalition.urls import external_url
+from tests.clock import NOW
 from tests.conftest import outbox
 from tests.test_migrations import ROOT, fresh_database_url
 
-NOW = utcnow().replace(microsecond=0)
 TEMPLATE = "submission_digest_staff"
 _seq = count(1)
 

@@ -41,13 +41,13 @@ from coalition.grants.models import (
 from coalition.inputs import MAX_PAGE, VersionField, bounded_int
 from coalition.members.models import Member, MemberKind, MemberStatus
 from tests import sample_files
+from tests.clock import NOW
 from tests.conftest import csrf_token, post, sign_in_as
 from tests.test_grants_application_pages import form_data
 from tests.test_grants_rounds import fund_data, round_data
 from tests.test_members_public import GOOD_APPLICATION
 from tests.test_members_staff import MEMBER_FORM
 
-NOW = utcnow().replace(microsecond=0)
 THREADS = 10
 
 

@@ -34,10 +34,9 @@ from coalition.steering.reports.rendering import (
     render_pdf,
     write_pdf,
 )
+from tests.clock import MONTH_START, TODAY
 from tests.conftest import outbox, post, sign_in_as
 
-TODAY = utcnow().date()
-MONTH_START = TODAY.replace(day=1)
 HOSTILE = '<img src="file:///etc/passwd">'
 
 

@@ -28,6 +28,7 @@ from coalition.steering.reports.portfolio_demo import seed_portfolio_in_bulk
 from coalition.steering.reports.rendering import build_html, render_pdf
 from tests.access_table import ANONYMOUS, CONVENOR, PEOPLE, STEERING_GROUP
 from tests.awards_factories import TODAY, approved, award, file_and_submit, pay_all
+from tests.clock import MONTH_START
 from tests.conftest import post, sign_in_as
 from tests.reviews_factories import make_round
 from tests.test_reports import (
@@ -37,8 +38,6 @@ from tests.test_reports import (
     pdf_text,
     svg_charts,
 )
-
-MONTH_START = TODAY.replace(day=1)
 
 
 def request(**values) -> ReportRequest:

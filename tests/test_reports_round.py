@@ -40,12 +40,12 @@ from tests.access_table import (
     PEOPLE,
     STEERING,
 )
+from tests.clock import TODAY
 from tests.conftest import post, sign_in_as
 from tests.reviews_factories import make_person, make_round
 from tests.steering_factories import declare_all_clear, make_vote, vote_as
 from tests.test_reports import check_accessible, pdf_text
 
-TODAY = utcnow().date()
 A, R, X = Choice.APPROVE, Choice.REJECT, Choice.ABSTAIN
 ARABIC_ORG = "جمعية الشفافية الرقمية"
 

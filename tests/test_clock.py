@@ -1,0 +1,29 @@
+"""The suite's clock (tests/clock.py): a run that crosses midnight keeps its NOW and
+TODAY on the app's day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests import clock
+
+
+def test_refresh_moves_every_issued_value_and_no_fixed_one():
+    from tests import (
+        awards_factories,
+        reviews_factories,
+        test_members_figures,
+        test_reports,
+        test_reports_portfolio,
+    )
+
+    fixed = test_members_figures.NOW  # a module's own instant, not the clock's
+    later = clock.NOW + timedelta(days=1, hours=2)
+    clock.refresh(later)
+    assert reviews_factories.NOW == later.replace(microsecond=0)
+    assert awards_factories.TODAY == test_reports.TODAY == later.date()
+    assert test_reports_portfolio.MONTH_START == later.date().replace(day=1)
+    assert test_members_figures.NOW is fixed
+    # Once more: the values handed out last are the ones moved.
+    clock.refresh(later + timedelta(days=40))
+    assert awards_factories.TODAY == (later + timedelta(days=40)).date()
