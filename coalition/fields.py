@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import wtforms.widgets
 import wtforms.widgets.core
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -43,8 +44,14 @@ def html_params(**kwargs) -> Markup:
     return Markup(" ".join(params))  # noqa: S704
 
 
-# Every WTForms widget looks ``html_params`` up in its module when it draws.
+# Every WTForms widget draws with it: the widgets that look it up in their module,
+# those that keep it on their class (Input and its kind), and labels, which take
+# it from the package.
 wtforms.widgets.core.html_params = html_params
+wtforms.widgets.html_params = html_params
+for _widget in vars(wtforms.widgets.core).values():
+    if isinstance(_widget, type) and "html_params" in vars(_widget):
+        _widget.html_params = staticmethod(html_params)
 
 
 class CountryChecks:

@@ -134,8 +134,14 @@ def test_html_params_writes_what_wtforms_writes(attributes):
 
 
 def test_every_wtforms_widget_draws_with_the_apps_html_params(app):
+    """Inputs keep ``html_params`` on their class, selects and text areas look it up in
+    their module, labels in the package: each finds the app's."""
+    import wtforms.widgets
     import wtforms.widgets.core
 
-    from coalition.fields import html_params
+    import coalition.fields
 
-    assert wtforms.widgets.core.html_params is html_params
+    assert wtforms.widgets.core.html_params is coalition.fields.html_params
+    assert wtforms.widgets.html_params is coalition.fields.html_params
+    for widget in (wtforms.widgets.core.Input, wtforms.widgets.core.SubmitInput):
+        assert widget.html_params is coalition.fields.html_params
