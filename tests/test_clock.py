@@ -20,10 +20,10 @@ def test_refresh_moves_every_issued_value_and_no_fixed_one():
     fixed = test_members_figures.NOW  # a module's own instant, not the clock's
     later = clock.NOW + timedelta(days=1, hours=2)
     clock.refresh(later)
-    assert reviews_factories.NOW == later.replace(microsecond=0)
+    assert later.replace(microsecond=0) == reviews_factories.NOW
     assert awards_factories.TODAY == test_reports.TODAY == later.date()
-    assert test_reports_portfolio.MONTH_START == later.date().replace(day=1)
+    assert later.date().replace(day=1) == test_reports_portfolio.MONTH_START
     assert test_members_figures.NOW is fixed
     # Once more: the values handed out last are the ones moved.
     clock.refresh(later + timedelta(days=40))
-    assert awards_factories.TODAY == (later + timedelta(days=40)).date()
+    assert (later + timedelta(days=40)).date() == awards_factories.TODAY
