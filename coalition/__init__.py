@@ -173,7 +173,7 @@ def _init_templates(app: Flask) -> None:
     from coalition.config import RTL_LANGUAGES
     from coalition.countries import country_name
     from coalition.form_tokens import new_token
-    from coalition.grants.money import format_money
+    from coalition.grants.money import money_formatter
     from coalition.i18n import (
         bdi,
         current_language,
@@ -204,7 +204,9 @@ def _init_templates(app: Flask) -> None:
             "text_direction": text_direction,
             "languages": app.config["LANGUAGES"],
             "rtl_languages": RTL_LANGUAGES,
-            "money": format_money,
+            # The reader's language found once a render (a list writes a hundred
+            # amounts); an email drawn in its recipient's language gets theirs.
+            "money": money_formatter(),
             "options": options,
             "viewer_timezone": select_timezone,
             "language_form": LanguageForm,

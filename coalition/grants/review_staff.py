@@ -25,7 +25,7 @@ from coalition.grants import assignment
 from coalition.grants import reviews as review_ops
 from coalition.grants.awards import committed_in
 from coalition.grants.models import Application, DomainError, Round, RoundPhase
-from coalition.grants.money import format_money, to_major
+from coalition.grants.money import to_major
 from coalition.grants.review_models import (
     PENDING_REVIEW,
     Recommendation,
@@ -344,7 +344,6 @@ def overview(round_id: int):
         countries=countries,
         recommendations=list(Recommendation),
         blind=round_.blind_review,
-        money=format_money,
         staff=can(current_user, "reviews.assign"),
         # What the round's grants hold, against the funding line (one query).
         awarded=committed_in(round_.id, round_.fund_id)[0]
