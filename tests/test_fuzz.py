@@ -66,7 +66,7 @@ from tests.test_access import collected_routes, path_for, world  # noqa: F401 - 
 # The CI profile (``make test``, on both databases in ``.ci/run``): cases per route when
 # FUZZ_EXAMPLES is not set. Measured in the README's "Fuzzing"; PostgreSQL's requests
 # cost more, and CI runs the suite on both.
-CI_EXAMPLES = {"sqlite": 50, "postgresql": 20}
+CI_EXAMPLES = {"sqlite": 30, "postgresql": 10}
 
 
 def examples() -> int:
