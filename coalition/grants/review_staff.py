@@ -322,7 +322,6 @@ def overview(round_id: int):
     # The funding line goes above the first row past the budget (the rows inside it
     # come first, as the running total only grows).
     line_before = next((row.application_id for row in rows if not row.within_budget), None)
-    above = ranking.above_line
     countries = sorted(
         ((code, country_name(code)) for code in ranking.countries),
         key=lambda pair: pair[1],
@@ -333,8 +332,8 @@ def overview(round_id: int):
         ranking=ranking,
         page=page,
         line_before=line_before,
-        above=len(above),
-        allocated=above[-1].cumulative if above else 0,
+        above=len(ranking.above_line),
+        allocated=ranking.allocated,
         # Each row's link, built once: url_for for 50 rows costs more than the rows.
         reviews_base=url_for("review_staff.application_reviews", application_id=0).removesuffix(
             "0/reviews"

@@ -31,9 +31,9 @@ def applications_for(user) -> list[tuple[int, str]]:
         return []
     # A list of titles: rows of what the rules and the label read, not whole
     # applications (up to 300 of them, on a page a reader opens to ask for one).
-    query = sa.select(
-        Application.id, Application.title, Application.status, Application.applicant_id
-    ).where(Application.status.in_(RANKED))
+    query = sa.select(Application.id, Application.title, Application.applicant_id).where(
+        Application.status.in_(RANKED)
+    )
     staff = can(user, "reports.confidential")
     if not staff:
         # A steering member reads only the applications they declared no conflict on
